@@ -1,0 +1,195 @@
+"""The subcommands. Each parses, calls the package, and prints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from slobench.cli.app import app, command_line, console, err_console
+from slobench.errors import input_error
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def scenarios(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead.")] = False,
+) -> None:
+    """List the six application scenarios with their stages and SLOs."""
+    from slobench.workloads.scenario import list_scenarios, scenario_summary
+
+    summaries = [scenario_summary(s) for s in list_scenarios()]
+    if as_json:
+        typer.echo(json.dumps(summaries, indent=2, default=str))
+        return
+    table = Table(title="slobench scenarios (SPEC §3)", show_lines=True)
+    for col in ("scenario", "stages", "TTFT SLO", "TPOT SLO", "arrivals", "requests stand for"):
+        table.add_column(col, overflow="fold")
+    for s in summaries:
+        stages = s["stages"]
+        table.add_row(
+            s["name"],
+            "\n".join(f"{st.get('class', s['name'])}: {st['name']}" for st in stages),
+            "\n".join("-" if st["ttft_slowdown"] is None else f"{st['ttft_slowdown']:g}x"
+                      for st in stages),
+            "\n".join(f"{st['tpot_ms']:g} ms" for st in stages),
+            _arrival_text(s["arrival"]),
+            str(s["source"]),
+        )
+    console.print(table)
+
+
+def _arrival_text(arrival: object) -> str:
+    if isinstance(arrival, dict):
+        kind = arrival.get("kind", "?")
+        rest = ", ".join(f"{k}={v}" for k, v in arrival.items() if k != "kind")
+        return f"{kind} ({rest})" if rest else str(kind)
+    return str(arrival)
+
+
+class _RichProgress:
+    """Shows the capacity search: scenario, backend, rate being probed, attainment."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = None
+
+    def start(self, scenario: str, backend: str) -> None:
+        self.task = self.progress.add_task(f"{scenario} / {backend}", total=None, status="")
+
+    def probe(self, scenario: str, backend: str, rate: float, attainment: float) -> None:
+        assert self.task is not None
+        self.progress.update(self.task, advance=1,
+                             status=f"rate {rate:.3g}/s → attainment {attainment:.1%}")
+
+    def done(self, scenario: str, backend: str, capacity: float | None) -> None:
+        assert self.task is not None
+        text = "done" if capacity is None else f"capacity {capacity:.3g} req/s"
+        self.progress.update(self.task, status=text, total=1, completed=1)
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Option(
+        "--scenario", "-s", help="Scenario name, a workload TOML path, a comma list, or 'all'.")],
+    engine: Annotated[str, typer.Option(help="sim (embedded simulator) | vllm | openai.")] = "sim",
+    backends: Annotated[str, typer.Option(help="Comma list of backends: vllm, slos, sarathi.")]
+    = "vllm,slos",
+    gpus: Annotated[int, typer.Option(help="GPUs in the deployment.")] = 4,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel degree; replicas = gpus / tp.")] = 2,
+    hardware: Annotated[str, typer.Option(help="GPU kind for the simulator: a100, h100, h200.")]
+    = "a100",
+    model: Annotated[str, typer.Option(help="Model, e.g. opt-13b, llama-3-8b.")] = "opt-13b",
+    profile: Annotated[str, typer.Option(
+        help="Perf model: auto (paper's fitted profile when one exists, else roofline), "
+             "roofline, fitted.")] = "auto",
+    rates: Annotated[str | None, typer.Option(
+        help="Fixed rates (sessions/s, comma list); skips the capacity search.")] = None,
+    requests: Annotated[int, typer.Option(help="Sessions per probe.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Workload seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default results/<run-id>).")]
+    = None,
+    threshold: Annotated[float, typer.Option(help="Attainment the capacity must hold.")] = 0.90,
+    tolerance: Annotated[float, typer.Option(help="Relative tolerance of the search.")] = 0.05,
+    routing: Annotated[str, typer.Option(help="round_robin | least_loaded.")] = "round_robin",
+    output_lengths: Annotated[str, typer.Option(
+        help="known (the paper's assumption) | unknown (plan on a predicted length).")]
+    = "known",
+    slo_scale: Annotated[float | None, typer.Option(
+        help="Multiply the paper's TPOT SLOs by this instead of calibrating.")] = None,
+    max_context: Annotated[int, typer.Option(
+        help="Requests longer than this (prompt + output) are dropped and counted.")] = 16384,
+    trace: Annotated[Path | None, typer.Option(
+        help="Azure LLM trace CSV to replay (timestamps and lengths) instead of the "
+             "scenario's arrival process.")] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+) -> None:
+    """Run scenarios on both backends: a capacity search, or fixed --rates."""
+    from slobench.runner.campaign import run_campaign
+    from slobench.runner.config import RunConfig
+    from slobench.runner.report_step import print_final_table, write_report_if_possible
+
+    rate_list = None
+    if rates:
+        try:
+            rate_list = [float(r) for r in _csv(rates)]
+        except ValueError:
+            raise input_error("--rates", None, f"expected numbers, got {rates!r}") from None
+    cfg = RunConfig(
+        scenarios=_csv(scenario), backends=_csv(backends), engine=engine, gpus=gpus, tp=tp,
+        hardware=hardware, model=model, profile=profile, rates=rate_list, requests=requests,
+        seed=seed, out=out, threshold=threshold, rel_tol=tolerance, routing=routing,
+        output_lengths=output_lengths, slo_scale=slo_scale, max_context=max_context,
+        trace=trace, command=command_line())
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn()]
+    writer = None
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            writer = run_campaign(cfg, _RichProgress(bar))
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted:[/] results gathered so far are on disk")
+        raise typer.Exit(130) from None
+    print_final_table(writer, console)
+    if report:
+        write_report_if_possible(writer, console)
+    console.print(f"results: [bold]{writer.out_dir}[/]")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders; deltas are against the first.")],
+    out: Annotated[Path | None, typer.Option(help="Write a self-contained HTML here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Compare several runs side by side (capacity, gains, p99s, overhead)."""
+    from slobench.report.compare import compare_runs, render_compare, write_compare_html
+    from slobench.report.run_dir import load_run
+
+    loaded = [load_run(p) for p in runs]
+    frame = compare_runs(runs)
+    if as_json:
+        typer.echo(frame.to_json(orient="records", indent=2))
+    else:
+        render_compare(frame, console)
+    if out:
+        write_compare_html(frame, loaded, out)
+        console.print(f"wrote {out}")
+
+
+@app.command()
+def gate(
+    run_dir: Annotated[Path, typer.Argument(help="The new run folder.")],
+    baseline: Annotated[Path, typer.Option(help="The baseline run folder.")],
+    min_attainment: Annotated[float, typer.Option(help="Attainment every point must hold.")]
+    = 0.90,
+    max_capacity_drop: Annotated[float, typer.Option(
+        help="Largest allowed relative capacity drop.")] = 0.05,
+    max_p99_ttft_increase: Annotated[float | None, typer.Option(
+        help="Largest allowed relative p99 TTFT increase (off by default).")] = None,
+    max_p99_tpot_increase: Annotated[float | None, typer.Option(
+        help="Largest allowed relative p99 TPOT increase (off by default).")] = None,
+) -> None:
+    """CI gate: exit 0 when every scenario/backend holds, 1 on a regression, 2 on bad input."""
+    from slobench.report.gate import gate as run_gate
+    from slobench.report.gate import render_gate
+    from slobench.report.run_dir import load_run
+
+    result = run_gate(load_run(run_dir), load_run(baseline), min_attainment=min_attainment,
+                      max_capacity_drop=max_capacity_drop,
+                      max_p99_ttft_increase=max_p99_ttft_increase,
+                      max_p99_tpot_increase=max_p99_tpot_increase)
+    render_gate(result, console)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def _fmt(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"

@@ -1,0 +1,29 @@
+"""What an engine reports for one call, before it is judged (engine-agnostic)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    session_id: int
+    call_index: int
+    stage: str
+    request_class: str
+    scheduled_s: float
+    actual_send_s: float
+    prompt_tokens: int
+    expected_tokens: int
+    phase_tpots: tuple[tuple[int, float], ...]
+    ttft_slo_s: float
+    status: str                     # a records.Status value
+    replica: int = -1
+    token_times: list[float] = field(default_factory=list)
+    finish_s: float = math.nan
+    error: str = ""
+
+    @property
+    def first_token_s(self) -> float:
+        return self.token_times[0] if self.token_times else math.nan

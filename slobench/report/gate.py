@@ -1,0 +1,197 @@
+"""Regression gate: does a new run hold up against a baseline run?
+
+Per (scenario, backend) of the baseline:
+- missing from the new run: failure (a backend or scenario silently dropped
+  must not pass CI);
+- capacity runs (either side has a capacity row): capacity_rps_per_gpu may
+  drop at most `max_capacity_drop` (relative), and the new run's probe at its
+  capacity must reach `min_attainment`;
+- fixed-rate runs (point rows only): at each rate both runs probed, attainment
+  must reach `min_attainment`; no common rate at all is a failure;
+- optionally, p99 TTFT / TPOT may rise at most the given relative amount,
+  compared at the operating point (capacity runs) or at the same rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from slobench.errors import input_error
+from slobench.report.gains import (
+    capacity_rows,
+    operating_points,
+    point_rows,
+    scenario_sort_key,
+)
+from slobench.report.run_dir import RunData
+
+
+@dataclass
+class GateCheck:
+    scenario: str
+    backend: str
+    metric: str
+    base: float
+    new: float
+    limit: float
+    ok: bool
+    bound: str = "min"          # "min": new must be >= limit; "max": new must be <= limit
+    rate: float = math.nan      # the probe rate for fixed-rate checks
+    note: str = ""
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    rows: list[GateCheck] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[GateCheck]:
+        return [r for r in self.rows if not r.ok]
+
+
+def gate(new: RunData, base: RunData, min_attainment: float = 0.9,
+         max_capacity_drop: float = 0.05, max_p99_ttft_increase: float | None = None,
+         max_p99_tpot_increase: float | None = None) -> GateResult:
+    pairs = _pairs(base.summary)
+    if not pairs:
+        raise input_error(str(base.path), "summary.parquet", "baseline has no rows to gate against")
+    p99_limits = {m: v for m, v in (("ttft_p99_s", max_p99_ttft_increase),
+                                    ("tpot_p99_s", max_p99_tpot_increase)) if v is not None}
+    ctx = _Context(new, base, min_attainment, max_capacity_drop, p99_limits)
+    new_pairs = set(_pairs(new.summary))
+    rows: list[GateCheck] = []
+    for scenario, backend in pairs:
+        if (scenario, backend) not in new_pairs:
+            rows.append(GateCheck(scenario, backend, "present", 1.0, 0.0, 1.0, False,
+                                  note="missing from the new run"))
+        elif ctx.is_capacity_pair(scenario, backend):
+            rows += ctx.capacity_checks(scenario, backend)
+        else:
+            rows += ctx.fixed_rate_checks(scenario, backend)
+    return GateResult(passed=all(r.ok for r in rows), rows=rows)
+
+
+def _pairs(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    pairs = {(str(s), str(b)) for s, b in summary[["scenario", "backend"]].itertuples(index=False)}
+    return sorted(pairs, key=lambda p: (scenario_sort_key(p[0]), p[1]))
+
+
+def _value(row: pd.Series | None, column: str) -> float:
+    if row is None or column not in row.index or pd.isna(row[column]):
+        return math.nan
+    return float(row[column])
+
+
+def _min_check(scenario: str, backend: str, metric: str, base: float, new: float,
+               limit: float, rate: float = math.nan) -> GateCheck:
+    ok = not math.isnan(new) and new >= limit
+    return GateCheck(scenario, backend, metric, base, new, limit, ok, "min", rate=rate)
+
+
+class _Context:
+    def __init__(self, new: RunData, base: RunData, min_attainment: float,
+                 max_capacity_drop: float, p99_limits: dict[str, float]) -> None:
+        self.new, self.base = new, base
+        self.min_attainment = min_attainment
+        self.max_capacity_drop = max_capacity_drop
+        self.p99_limits = p99_limits
+        self.new_caps = capacity_rows(new.summary).set_index(["scenario", "backend"])
+        self.base_caps = capacity_rows(base.summary).set_index(["scenario", "backend"])
+        self.new_ops = operating_points(new.summary, new.threshold).set_index(
+            ["scenario", "backend"])
+        self.base_ops = operating_points(base.summary, base.threshold).set_index(
+            ["scenario", "backend"])
+
+    def is_capacity_pair(self, scenario: str, backend: str) -> bool:
+        key = (scenario, backend)
+        return key in self.base_caps.index or key in self.new_caps.index
+
+    def capacity_checks(self, scenario: str, backend: str) -> list[GateCheck]:
+        key = (scenario, backend)
+        base_cap = _value(self._row(self.base_caps, key), "capacity_rps_per_gpu")
+        new_cap = _value(self._row(self.new_caps, key), "capacity_rps_per_gpu")
+        limit = base_cap * (1 - self.max_capacity_drop) if not math.isnan(base_cap) else 0.0
+        checks = [_min_check(scenario, backend, "capacity_rps_per_gpu", base_cap, new_cap, limit)]
+        if not new_cap > 0:
+            # Nothing passed at any rate: the capacity check above already says so, and
+            # there is no probe "at capacity" whose attainment could be judged.
+            return checks
+        base_op, new_op = self._row(self.base_ops, key), self._row(self.new_ops, key)
+        checks.append(_min_check(
+            scenario, backend, "attainment_at_capacity", _value(base_op, "attainment"),
+            _value(new_op, "attainment"), self.min_attainment, rate=_value(new_op, "rate")))
+        checks += self._p99_checks(scenario, backend, base_op, new_op, math.nan)
+        return checks
+
+    def fixed_rate_checks(self, scenario: str, backend: str) -> list[GateCheck]:
+        base_probes = self._probes(self.base, scenario, backend)
+        new_probes = self._probes(self.new, scenario, backend)
+        common = sorted(set(base_probes) & set(new_probes))
+        if not common:
+            return [GateCheck(scenario, backend, "common_rate", math.nan, math.nan, math.nan,
+                              False, note="no rate probed by both runs")]
+        checks: list[GateCheck] = []
+        for rate in common:
+            base_row, new_row = base_probes[rate], new_probes[rate]
+            checks.append(_min_check(
+                scenario, backend, "attainment", _value(base_row, "attainment"),
+                _value(new_row, "attainment"), self.min_attainment, rate=rate))
+            checks += self._p99_checks(scenario, backend, base_row, new_row, rate)
+        return checks
+
+    def _p99_checks(self, scenario: str, backend: str, base_row: pd.Series | None,
+                    new_row: pd.Series | None, rate: float) -> list[GateCheck]:
+        checks = []
+        for metric, increase in self.p99_limits.items():
+            base_v, new_v = _value(base_row, metric), _value(new_row, metric)
+            if math.isnan(base_v):
+                continue  # nothing to hold the new run to
+            limit = base_v * (1 + increase)
+            ok = not math.isnan(new_v) and new_v <= limit
+            checks.append(GateCheck(scenario, backend, metric, base_v, new_v, limit, ok, "max",
+                                    rate=rate))
+        return checks
+
+    @staticmethod
+    def _row(frame: pd.DataFrame, key: tuple[str, str]) -> pd.Series | None:
+        return frame.loc[key] if key in frame.index else None
+
+    @staticmethod
+    def _probes(run: RunData, scenario: str, backend: str) -> dict[float, pd.Series]:
+        """Point rows by rate, rounded so that 0.1 + 0.2 and 0.3 meet."""
+        points = point_rows(run.summary)
+        mine = points[(points["scenario"] == scenario) & (points["backend"] == backend)]
+        return {round(float(r["rate"]), 9): r for _, r in mine.iterrows()}
+
+
+def render_gate(result: GateResult, console: Console) -> None:
+    table = Table(title="slobench gate")
+    for name, justify in (("scenario", "left"), ("backend", "left"), ("metric", "left"),
+                          ("rate", "right"), ("base", "right"), ("new", "right"),
+                          ("limit", "right"), ("result", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in result.rows:
+        sign = "≥" if row.bound == "min" else "≤"
+        limit = "" if math.isnan(row.limit) else f"{sign} {_num(row.limit)}"
+        verdict = "ok" if row.ok else "REGRESSION" + (f": {row.note}" if row.note else "")
+        table.add_row(escape(row.scenario), escape(row.backend), row.metric, _num(row.rate),
+                      _num(row.base), _num(row.new), limit, escape(verdict),
+                      style=None if row.ok else "bold red")
+    console.print(table)
+    failed = len(result.failures)
+    if result.passed:
+        console.print(f"[green]gate passed[/green]: {len(result.rows)} checks")
+    else:
+        console.print(f"[bold red]gate failed[/bold red]: {failed} of {len(result.rows)} "
+                      "checks regressed")
+
+
+def _num(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.4g}"

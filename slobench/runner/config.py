@@ -1,0 +1,63 @@
+"""Everything one `slobench run` needs to know, validated before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slobench.errors import input_error
+
+ENGINES = ("sim", "vllm", "openai")
+OUTPUT_LENGTH_MODES = ("known", "unknown")
+
+
+@dataclass
+class RunConfig:
+    scenarios: list[str]
+    backends: list[str] = field(default_factory=lambda: ["vllm", "slos"])
+    engine: str = "sim"
+    gpus: int = 4
+    tp: int = 2
+    hardware: str = "a100"
+    model: str = "opt-13b"
+    profile: str = "auto"
+    rates: list[float] | None = None          # fixed rates; None = capacity search
+    requests: int = 1000                      # sessions per probe
+    seed: int = 0
+    out: Path | None = None
+    threshold: float = 0.90
+    rel_tol: float = 0.05
+    routing: str = "round_robin"
+    output_lengths: str = "known"
+    predict_quantile: float = 0.5             # unknown lengths: plan on this quantile
+    slo_scale: float | None = None            # None: calibrate (SPEC §5)
+    max_context: int = 16384
+    trace: Path | None = None
+    best_effort: bool = True
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise input_error("--engine", None, f"unknown engine {self.engine!r}; "
+                              f"choose from {', '.join(ENGINES)}")
+        if self.gpus < 1:
+            raise input_error("--gpus", None, f"must be >= 1, got {self.gpus}")
+        if self.tp < 1 or self.gpus % self.tp:
+            raise input_error("--tp", None, f"must divide --gpus ({self.gpus}), got {self.tp}")
+        if self.requests < 1:
+            raise input_error("--requests", None, f"must be >= 1, got {self.requests}")
+        if self.rates is not None and any(r <= 0 for r in self.rates):
+            raise input_error("--rates", None, "every rate must be > 0")
+        if not 0 < self.threshold <= 1:
+            raise input_error("--threshold", None, "must be in (0, 1]")
+        if self.output_lengths not in OUTPUT_LENGTH_MODES:
+            raise input_error("--output-lengths", None,
+                              f"choose from {', '.join(OUTPUT_LENGTH_MODES)}")
+        if self.slo_scale is not None and self.slo_scale <= 0:
+            raise input_error("--slo-scale", None, "must be > 0")
+        if not self.backends:
+            raise input_error("--backends", None, "name at least one backend")
+
+    @property
+    def replicas(self) -> int:
+        return self.gpus // self.tp

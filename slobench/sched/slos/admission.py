@@ -1,0 +1,124 @@
+"""Admission by dynamic programming (SPEC §7).
+
+Requests waiting for prefill are taken in EDF order (TTFT deadline). The DP
+state after a prefix is the number of admitted requests per TPOT tier; each
+state keeps a Pareto set of (KV tokens reserved, time by which all admitted
+prefills are done). Admitting request r moves to counts + e_tier(r) and
+advances time by r's prefill tokens over the prefill rate the batch plan for
+those counts leaves; it is feasible when that time is within r's deadline and
+its KV fits. Already-admitted requests are forced in (never dropped) and are
+not checked. Within one counts key the number admitted is fixed, so a state
+with no more KV and no later time dominates; dominated states are pruned.
+The answer maximises the number of admitted candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+# counts per tier -> prefill tokens per second the batch plan leaves (<= 0: none)
+PrefillRate = Callable[[tuple[int, ...]], float]
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionItem:
+    key: int                 # caller's handle
+    deadline_s: float        # TTFT deadline
+    prefill_tokens: int      # tokens left to prefill
+    kv_tokens: int           # KV tokens to reserve (prompt + expected output)
+    tier: int
+    forced: bool             # already admitted: always in, never checked
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionResult:
+    admitted: frozenset[int]          # keys of admitted candidates (forced ones excluded)
+    finish_s: float                   # planned time all admitted prefills are done
+    states_explored: int
+
+
+def _transition(t: float, counts: tuple[int, ...], item: AdmissionItem,
+                rate_of: PrefillRate) -> tuple[tuple[int, ...], float]:
+    new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
+    rate = rate_of(new_counts)
+    t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
+    return new_counts, t_new
+
+
+def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
+          kv_free_tokens: int, rate_of: PrefillRate) -> AdmissionResult:
+    order = sorted(items, key=lambda it: it.deadline_s)
+    # counts -> list of (kv, t, admitted keys as a tuple-linked list)
+    states: dict[tuple[int, ...], list[tuple[int, float, tuple | None]]] = {
+        base_counts: [(0, now, None)]
+    }
+    explored = 0
+    for item in order:
+        nxt: dict[tuple[int, ...], list[tuple[int, float, tuple | None]]] = {}
+        for counts, frontier in states.items():
+            for kv, t, chosen in frontier:
+                explored += 1
+                if not item.forced:
+                    nxt.setdefault(counts, []).append((kv, t, chosen))  # skip it
+                new_counts, t_new = _transition(t, counts, item, rate_of)
+                kv_new = kv + item.kv_tokens
+                if not item.forced and (t_new > item.deadline_s or kv_new > kv_free_tokens):
+                    continue
+                link = (item.key, chosen) if not item.forced else chosen
+                nxt.setdefault(new_counts, []).append((kv_new, t_new, link))
+        states = {c: _pareto(f) for c, f in nxt.items()}
+    best: tuple[int, float, tuple | None] | None = None
+    best_n = -1
+    for frontier in states.values():
+        for state in frontier:
+            n = _length(state[2])
+            if n > best_n or (n == best_n and best is not None and state[1] < best[1]):
+                best, best_n = state, n
+    assert best is not None
+    return AdmissionResult(frozenset(_keys(best[2])), best[1], explored)
+
+
+_State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a linked list)
+
+
+def _pareto(frontier: list[_State]) -> list[_State]:
+    """Keep states not dominated in (kv, time): sort by kv, keep strictly improving time."""
+    if len(frontier) == 1:
+        return frontier
+    frontier.sort(key=lambda s: (s[0], s[1]))
+    kept = []
+    best_t = float("inf")
+    for s in frontier:
+        if s[1] < best_t:
+            kept.append(s)
+            best_t = s[1]
+    return kept
+
+
+def _length(link: tuple | None) -> int:
+    n = 0
+    while link is not None:
+        n += 1
+        link = link[1]
+    return n
+
+
+def _keys(link: tuple | None) -> list[int]:
+    out = []
+    while link is not None:
+        out.append(link[0])
+        link = link[1]
+    return out
+
+
+def admit_greedy_all(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
+                     kv_free_tokens: int, rate_of: PrefillRate) -> bool:
+    """True when admitting every candidate is feasible (then the DP's answer is all of them)."""
+    t, counts, kv = now, base_counts, 0
+    for item in sorted(items, key=lambda it: it.deadline_s):
+        counts, t = _transition(t, counts, item, rate_of)
+        kv += item.kv_tokens
+        if not item.forced and (t > item.deadline_s or kv > kv_free_tokens):
+            return False
+    return True

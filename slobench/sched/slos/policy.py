@@ -1,0 +1,250 @@
+"""SLOs-Serve as a ReplicaScheduler: admission DP at re-plans, SLO-sized batches per step.
+
+This adapter holds one replica's queues; the decisions come from the pure
+core (tiers.py, admission.py). The simulator calls it directly and the vLLM
+plugin drives the same object from inside vLLM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slobench.sched.interface import (
+    ReplicaScheduler,
+    SchedContext,
+    StepPlan,
+    Verdict,
+    register_policy,
+)
+from slobench.sched.kv_blocks import BLOCK_SIZE
+from slobench.sched.request import SchedRequest
+from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
+from slobench.sched.slos.deadlines import token_deadline
+from slobench.sched.slos.tiers import TierPlanner
+
+
+@dataclass(frozen=True)
+class SlosConfig:
+    """Knobs of SLOs-Serve; defaults follow the paper where it gives them."""
+
+    replan_arrivals: int = 10        # re-plan when more than this many arrived ...
+    replan_finishes: int = 6         # ... or more than this many finished ...
+    replan_interval_s: float = 0.1   # ... or this much time passed
+    best_effort: bool = True         # keep DP-rejected requests as best-effort on the last try
+    margin: float = 0.9              # plan steps at this share of the tightest TPOT
+    alpha: float = 0.0               # speculative acceptance rate (0: no speculation)
+    max_draft: int = 1
+    max_candidates: int = 64         # new requests one DP considers (EDF-first)
+    kv_reserve_frac: float = 0.98    # share of KV blocks admission may reserve
+    idle_step_s: float = 0.2         # longest prefill-only step when nothing decodes
+    max_step_tokens: int = 8192      # cap on one step's tokens
+
+    def __post_init__(self) -> None:
+        if not 0 < self.margin <= 1:
+            raise ValueError(f"margin must be in (0, 1], got {self.margin}")
+        if self.replan_interval_s <= 0:
+            raise ValueError("replan_interval_s must be > 0")
+        if self.max_candidates < 1:
+            raise ValueError("max_candidates must be >= 1")
+
+
+@register_policy("slos")
+class SlosPolicy(ReplicaScheduler):
+    def __init__(self, ctx: SchedContext) -> None:
+        super().__init__(ctx)
+        self.cfg = ctx.options.get("slos") or SlosConfig()
+        self.planner = TierPlanner(ctx.perf, ctx.tpot_tiers_s, self.cfg.margin,
+                                   self.cfg.alpha, self.cfg.max_draft)
+        self.kv_cap_tokens = int(ctx.kv.total_blocks * BLOCK_SIZE * self.cfg.kv_reserve_frac)
+        self.pending: list[SchedRequest] = []
+        self.admitted: list[SchedRequest] = []
+        self.best_effort: list[SchedRequest] = []
+        self.kv_reserved = 0
+        self.arrivals = 0
+        self.finishes = 0
+        self.last_replan = float("-inf")
+        self.admission_stats = {"admitted": 0, "rejected": 0, "best_effort": 0}
+
+    # -- admission ----------------------------------------------------------
+    def add_request(self, req: SchedRequest, now: float, last_try: bool) -> Verdict:
+        req.sched_state["last_try"] = last_try
+        if not req.has_slo:
+            return self._make_best_effort(req)
+        self.pending.append(req)
+        self.arrivals += 1
+        return Verdict.PENDING
+
+    def _make_best_effort(self, req: SchedRequest) -> Verdict:
+        req.best_effort = True
+        self.best_effort.append(req)
+        self.admission_stats["best_effort"] += 1
+        return Verdict.BEST_EFFORT
+
+    def _replan_due(self, now: float) -> bool:
+        if not self.pending:
+            return False
+        if not any(r.generated for r in self.admitted):
+            return True  # nothing decoding: deciding now costs no TPOT
+        return (self.arrivals > self.cfg.replan_arrivals
+                or self.finishes > self.cfg.replan_finishes
+                or now - self.last_replan >= self.cfg.replan_interval_s)
+
+    def next_wakeup(self, now: float) -> float | None:
+        return self.last_replan + self.cfg.replan_interval_s if self.pending else None
+
+    def _reservation(self, req: SchedRequest) -> int:
+        return req.prompt_tokens + max(req.expected_output, req.generated + 1)
+
+    def _replan(self, now: float, plan: StepPlan) -> None:
+        self.arrivals = self.finishes = 0
+        self.last_replan = now
+        planner = self.planner
+        counts = [0] * len(planner.tiers_s)
+        items: list[AdmissionItem] = []
+        for r in self.admitted:
+            tier = planner.tier_of(r.current_tpot_s)
+            if r.generated and r.tokens_needed <= 1:
+                counts[tier] += 1
+            else:
+                items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
+                                           tier, forced=True))
+        self.pending.sort(key=lambda r: r.ttft_deadline_s)
+        candidates = self.pending[: self.cfg.max_candidates]
+        self.pending = self.pending[self.cfg.max_candidates:]
+        by_key: dict[int, SchedRequest] = {}
+        for r in candidates:
+            by_key[r.rid] = r
+            items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed,
+                                       self._reservation(r), planner.tier_of(r.current_tpot_s),
+                                       forced=False))
+        kv_free = self.kv_cap_tokens - self.kv_reserved
+        base = tuple(counts)
+        rate_of = self._prefill_rate
+        if admit_greedy_all(items, base, now, kv_free, rate_of):
+            chosen = set(by_key)
+        else:
+            chosen = set(admit(items, base, now, kv_free, rate_of).admitted)
+        for r in candidates:
+            if r.rid in chosen:
+                self.admitted.append(r)
+                self.kv_reserved += self._reservation(r)
+                r.sched_state["reserved"] = self._reservation(r)
+                self.admission_stats["admitted"] += 1
+            elif self.cfg.best_effort and r.sched_state.get("last_try", True):
+                self._make_best_effort(r)
+            else:
+                r.rejected = True
+                plan.rejected.append(r)
+                self.admission_stats["rejected"] += 1
+        plan.replanned = True
+
+    def _prefill_rate(self, counts: tuple[int, ...]) -> float:
+        return self.planner.plan(counts).prefill_rate
+
+    # -- per-step batch -----------------------------------------------------
+    def schedule(self, now: float) -> StepPlan:
+        plan = StepPlan(items=[])
+        if self._replan_due(now):
+            self._replan(now, plan)
+        planner = self.planner
+        counts = [0] * len(planner.tiers_s)
+        decoding: list[tuple[float, SchedRequest]] = []
+        prefilling: list[SchedRequest] = []
+        for r in self.admitted:
+            if r.generated and r.tokens_needed == 1:
+                self._extend_prediction(r)
+                counts[planner.tier_of(r.current_tpot_s)] += 1
+                decoding.append((token_deadline(r, r.generated + 1), r))
+            else:
+                prefilling.append(r)
+        tier_plan = planner.plan(tuple(counts))
+        limit = self._step_limit(now, decoding, tier_plan.step_s)
+        # Decodes that could not wait for the next step are due now; the rest are ahead
+        # of schedule and only take leftover budget (a looser tier, for now).
+        horizon = now + limit + tier_plan.step_s
+        decoding.sort(key=lambda x: x[0])
+        due_now = [r for d, r in decoding if d < horizon]
+        later = [r for d, r in decoding if d >= horizon]
+        budget = min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
+            limit, len(due_now), self._decode_context(due_now)))
+        items = plan.items
+        kv = self.ctx.kv
+        for r in due_now:
+            if budget > 0 and self._allocate(r, 1):
+                items.append((r, 1))
+                budget -= 1
+        prefilling.sort(key=lambda r: r.ttft_deadline_s)
+        for r in prefilling:
+            if budget <= 0:
+                break
+            n = min(r.tokens_needed, budget)
+            if self._allocate(r, n):
+                items.append((r, n))
+                budget -= n
+        # Leftover budget: decodes ahead of schedule, then best-effort work.
+        for r in later:
+            if budget <= 0:
+                break
+            if kv.allocate(r, 1):
+                items.append((r, 1))
+                budget -= 1
+        for r in self.best_effort:
+            if budget <= 0:
+                break
+            n = min(r.tokens_needed, budget)
+            if kv.allocate(r, n):
+                items.append((r, n))
+                budget -= n
+        return plan
+
+    def _step_limit(self, now: float, decoding: list[tuple[float, SchedRequest]],
+                    planned_s: float) -> float:
+        """How long this step may run. The plan's step time, stretched up to the slack
+        of the most urgent decode: a request whose first token came early (its
+        deadlines start at arrival + TTFT SLO) or that is ahead of schedule leaves room
+        for a bigger prefill chunk. With nothing decoding, a long prefill step hurts no
+        TPOT, up to idle_step_s."""
+        limit = min((d for d, _ in decoding), default=now + self.cfg.idle_step_s) - now
+        # A stretched step must still end by the earliest TTFT deadline of an admitted
+        # prefill: the admission plan promised those first tokens.
+        prefill_due = min((r.ttft_deadline_s for r in self.admitted if not r.generated),
+                          default=float("inf"))
+        return max(planned_s, min(limit, prefill_due - now))
+
+    @staticmethod
+    def _decode_context(reqs: list[SchedRequest]) -> int:
+        return sum(r.num_computed + 1 for r in reqs)
+
+    def _allocate(self, req: SchedRequest, n: int) -> bool:
+        """KV for an admitted request, preempting best-effort requests (newest first)."""
+        kv = self.ctx.kv
+        while not kv.allocate(req, n):
+            victim = next((b for b in reversed(self.best_effort) if kv.held(b)), None)
+            if victim is None:
+                return False
+            kv.free(victim)
+            victim.num_computed = 0
+            victim.num_preemptions += 1
+        return True
+
+    def _extend_prediction(self, req: SchedRequest) -> None:
+        """Unknown lengths: a request past its predicted length gets a longer prediction."""
+        if req.generated >= req.expected_output:
+            old = self._reservation(req)
+            req.expected_output = max(2 * req.expected_output, req.generated + 1)
+            self.kv_reserved += self._reservation(req) - old
+            req.sched_state["reserved"] = self._reservation(req)
+            self.finishes += 1  # counts toward a re-plan: the plan's KV view changed
+
+    def on_finished(self, req: SchedRequest) -> None:
+        if req.best_effort:
+            self.best_effort.remove(req)
+        else:
+            self.admitted.remove(req)
+            self.kv_reserved -= req.sched_state.get("reserved", 0)
+            self.finishes += 1
+
+    def queue_lengths(self) -> tuple[int, int]:
+        decoding = sum(1 for r in self.admitted if r.generated)
+        waiting = len(self.pending) + len(self.admitted) - decoding + len(self.best_effort)
+        return waiting, decoding

