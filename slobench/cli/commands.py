@@ -42,9 +42,13 @@ def scenarios(
                       for st in stages),
             "\n".join(f"{st['tpot_ms']:g} ms" for st in stages),
             _arrival_text(s["arrival"]),
-            str(s["source"]),
+            _short(str(s["source"])),
         )
     console.print(table)
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _arrival_text(arrival: object) -> str:

@@ -3,9 +3,9 @@
 Requests waiting for prefill are taken in EDF order (TTFT deadline). The DP
 state after a prefix is the number of admitted requests per TPOT tier; each
 state keeps a Pareto set of (KV tokens reserved, time by which all admitted
-prefills are done). Admitting request r moves to counts + e_tier(r) and
-advances time by r's prefill tokens over the prefill rate the batch plan for
-those counts leaves; it is feasible when that time is within r's deadline and
+prefills are done). Admitting request r advances time by r's prefill tokens
+over the prefill rate the batch plan for the current counts leaves (the
+decodes admitted before it), then moves to counts + e_tier(r); it is feasible when that time is within r's deadline and
 its KV fits. Already-admitted requests are forced in (never dropped) and are
 not checked. Within one counts key the number admitted is fixed, so a state
 with no more KV and no later time dominates; dominated states are pruned.
@@ -40,8 +40,10 @@ class AdmissionResult:
 
 def _transition(t: float, counts: tuple[int, ...], item: AdmissionItem,
                 rate_of: PrefillRate) -> tuple[tuple[int, ...], float]:
+    # r's prefill runs beside the decodes admitted before it (EDF order: they are
+    # prefilled first); r itself decodes only once its prefill is done.
+    rate = rate_of(counts)
     new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
-    rate = rate_of(new_counts)
     t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
     return new_counts, t_new
 

@@ -54,7 +54,8 @@ class SlosPolicy(ReplicaScheduler):
         super().__init__(ctx)
         self.cfg = ctx.options.get("slos") or SlosConfig()
         self.planner = TierPlanner(ctx.perf, ctx.tpot_tiers_s, self.cfg.margin,
-                                   self.cfg.alpha, self.cfg.max_draft)
+                                   self.cfg.alpha, self.cfg.max_draft,
+                                   idle_step_s=self.cfg.idle_step_s)
         self.kv_cap_tokens = int(ctx.kv.total_blocks * BLOCK_SIZE * self.cfg.kv_reserve_frac)
         self.pending: list[SchedRequest] = []
         self.admitted: list[SchedRequest] = []

@@ -37,7 +37,8 @@ class TierPlan:
 
 class TierPlanner:
     def __init__(self, perf: PerfModel, tiers_s: tuple[float, ...], margin: float = 0.9,
-                 alpha: float = 0.0, max_draft: int = 1, mean_context: int = 1024) -> None:
+                 alpha: float = 0.0, max_draft: int = 1, mean_context: int = 1024,
+                 idle_step_s: float = 0.0) -> None:
         if not tiers_s:
             raise ValueError("at least one TPOT tier is needed")
         self.perf = perf
@@ -46,6 +47,7 @@ class TierPlanner:
         self.alpha = alpha
         self.max_draft = max_draft if alpha > 0 else 1
         self.mean_context = mean_context
+        self.idle_step_s = idle_step_s
         self._memo: dict[tuple[int, ...], TierPlan] = {}
 
     def tier_of(self, tpot_s: float) -> int:
@@ -71,8 +73,8 @@ class TierPlanner:
         present = [i for i, c in enumerate(counts) if c > 0]
         n_decode = sum(counts)
         if not present:
-            # Nothing decodes: no TPOT to protect; prefill at the loosest tier's pace.
-            step = self.tiers_s[-1] * self.margin
+            # Nothing decodes: no TPOT to protect; prefill in long steps.
+            step = max(self.tiers_s[-1] * self.margin, self.idle_step_s)
             budget = self._budget(step, 0, 1)
             return TierPlan(step, budget, (1,) * len(counts), 0.0, float(budget))
         best: TierPlan | None = None
