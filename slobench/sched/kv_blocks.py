@@ -31,7 +31,10 @@ class BlockPool:
     def allocate(self, req: SchedRequest, num_new_tokens: int) -> bool:
         """Grow req's blocks to hold num_computed + num_new_tokens; False if they don't fit."""
         have = self._held.get(req.rid, 0)
-        need = blocks_for(req.num_computed + num_new_tokens) - have
+        tokens = req.num_computed + num_new_tokens
+        if tokens <= have * BLOCK_SIZE:
+            return True  # the common decode step: the last block has room
+        need = -(-tokens // BLOCK_SIZE) - have
         if need > self.free_blocks:
             return False
         if need > 0:

@@ -8,6 +8,7 @@ plugin drives the same object from inside vLLM.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from slobench.sched.interface import (
     ReplicaScheduler,
@@ -38,6 +39,7 @@ class SlosConfig:
     kv_reserve_frac: float = 0.98    # share of KV blocks admission may reserve
     idle_step_s: float = 0.2         # longest prefill-only step when nothing decodes
     max_step_tokens: int = 8192      # cap on one step's tokens
+    slack_tiers: bool = True         # plan decodes ahead of schedule in a looser tier
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -88,7 +90,14 @@ class SlosPolicy(ReplicaScheduler):
             return True  # nothing decoding: deciding now costs no TPOT
         return (self.arrivals > self.cfg.replan_arrivals
                 or self.finishes > self.cfg.replan_finishes
-                or now - self.last_replan >= self.cfg.replan_interval_s)
+                or now - self.last_replan >= self.cfg.replan_interval_s
+                or self._pending_would_expire(now))
+
+    def _pending_would_expire(self, now: float) -> bool:
+        """Beyond the paper's triggers: a pending request whose TTFT deadline would pass
+        before the time trigger fires is decided now (tight TTFT SLOs, e.g. reasoning)."""
+        urgent_before = self.last_replan + self.cfg.replan_interval_s + self.planner.tiers_s[-1]
+        return min(r.ttft_deadline_s for r in self.pending) < urgent_before
 
     def next_wakeup(self, now: float) -> float | None:
         return self.last_replan + self.cfg.replan_interval_s if self.pending else None
@@ -105,7 +114,7 @@ class SlosPolicy(ReplicaScheduler):
         for r in self.admitted:
             tier = planner.tier_of(r.current_tpot_s)
             if r.generated and r.tokens_needed <= 1:
-                counts[tier] += 1
+                counts[self._slack_tier(r, tier, now)] += 1
             else:
                 items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
                                            tier, forced=True))
@@ -139,6 +148,17 @@ class SlosPolicy(ReplicaScheduler):
                 self.admission_stats["rejected"] += 1
         plan.replanned = True
 
+    def _slack_tier(self, r: SchedRequest, tier: int, now: float) -> int:
+        """A decode ahead of its schedule may sit in a looser tier for now (SPEC §7):
+        the loosest tier whose TPOT its slack to the next deadline already covers."""
+        if not self.cfg.slack_tiers:
+            return tier
+        slack = token_deadline(r, r.generated + 1) - now
+        tiers = self.planner.tiers_s
+        while tier + 1 < len(tiers) and tiers[tier + 1] <= slack:
+            tier += 1
+        return tier
+
     def _prefill_rate(self, counts: tuple[int, ...]) -> float:
         return self.planner.plan(counts).prefill_rate
 
@@ -152,10 +172,15 @@ class SlosPolicy(ReplicaScheduler):
         decoding: list[tuple[float, SchedRequest]] = []
         prefilling: list[SchedRequest] = []
         for r in self.admitted:
-            if r.generated and r.tokens_needed == 1:
-                self._extend_prediction(r)
-                counts[planner.tier_of(r.current_tpot_s)] += 1
-                decoding.append((token_deadline(r, r.generated + 1), r))
+            n = r.generated + 1
+            if n > 1 and r.num_computed == r.prompt_tokens + n - 2:
+                if n > r.expected_output:
+                    self._extend_prediction(r)
+                cache = r.sched_state.get("due")
+                if cache is None or n >= cache[3]:
+                    cache = self._due_cache(r, n)
+                counts[cache[2]] += 1
+                decoding.append((cache[0] + n * cache[1], r))
             else:
                 prefilling.append(r)
         tier_plan = planner.plan(tuple(counts))
@@ -163,7 +188,7 @@ class SlosPolicy(ReplicaScheduler):
         # Decodes that could not wait for the next step are due now; the rest are ahead
         # of schedule and only take leftover budget (a looser tier, for now).
         horizon = now + limit + tier_plan.step_s
-        decoding.sort(key=lambda x: x[0])
+        decoding.sort(key=itemgetter(0))
         due_now = [r for d, r in decoding if d < horizon]
         later = [r for d, r in decoding if d >= horizon]
         budget = min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
@@ -211,6 +236,16 @@ class SlosPolicy(ReplicaScheduler):
         prefill_due = min((r.ttft_deadline_s for r in self.admitted if not r.generated),
                           default=float("inf"))
         return max(planned_s, min(limit, prefill_due - now))
+
+    def _due_cache(self, r: SchedRequest, n: int) -> tuple[float, float, int, int]:
+        """(base, tpot, tier, valid until token) with next-token deadline = base + n * tpot,
+        cached per output phase: the per-step call stays cheap with hundreds of decodes."""
+        # Valid until the next phase starts (reasoning: thinking -> response).
+        until = min((f for f, _ in r.phase_tpots if f > n), default=1 << 62)
+        tpot = r.tpot_for_token(n)
+        cache = (token_deadline(r, n) - n * tpot, tpot, self.planner.tier_of(tpot), until)
+        r.sched_state["due"] = cache
+        return cache
 
     @staticmethod
     def _decode_context(reqs: list[SchedRequest]) -> int:
