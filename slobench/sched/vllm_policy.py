@@ -69,7 +69,9 @@ class VllmPolicy(ReplicaScheduler):
         i = 0
         while i < len(self.running) and budget > 0:
             req = self.running[i]
-            n = min(req.tokens_needed, budget)
+            n = req.prompt_tokens + req.generated - req.num_computed
+            if n > budget:
+                n = budget
             scheduled = True
             while not kv.allocate(req, n):
                 # running[-1] sits at index >= i, so it is never already in `items`.

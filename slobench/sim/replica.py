@@ -36,11 +36,12 @@ class SimReplica:
             return plan, 0.0
         prefill = decode = context = 0
         for req, n in plan.items:
-            if n == 1 and req.generated > 0:
+            if n == 1 and req.generated:
                 decode += 1
             else:
                 prefill += n
-            context += req.num_computed + n
+            context += req.num_computed
+        context += prefill + decode
         self.plan = plan
         self.busy = True
         self.last_batch_tokens = prefill + decode
@@ -54,13 +55,14 @@ class SimReplica:
         self.busy = False
         done: list[SchedRequest] = []
         for req, n in plan.items:
-            req.num_computed += n
-            if req.num_computed == req.prompt_tokens + req.generated:
-                req.generated += 1
+            computed = req.num_computed + n
+            req.num_computed = computed
+            if computed == req.prompt_tokens + req.generated:
+                generated = req.generated = req.generated + 1
                 req.token_times.append(now)
-                if req.generated == 1:
+                if generated == 1:
                     req.first_token_s = now
-                if req.generated >= req.output_tokens:
+                if generated >= req.output_tokens:
                     req.finish_s = now
                     self.kv.free(req)
                     self.scheduler.on_finished(req)
