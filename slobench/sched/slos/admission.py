@@ -6,9 +6,10 @@ state keeps a Pareto set of (KV tokens reserved, time by which all admitted
 prefills are done). Admitting request r advances time by r's prefill tokens
 over the prefill rate the batch plan for the current counts leaves (the
 decodes admitted before it), then moves to counts + e_tier(r); it is
-feasible when that time is within r's deadline and its KV fits. Already-admitted requests are forced in (never dropped) and are
-not checked. Within one counts key the number admitted is fixed, so a state
-with no more KV and no later time dominates; dominated states are pruned.
+feasible when that time is within r's deadline and its KV fits.
+Already-admitted requests are forced in (never dropped) and are not checked.
+Within one counts key the number admitted is fixed, so a state with no more
+KV and no later time dominates; dominated states are pruned.
 The answer maximises the number of admitted candidates.
 """
 

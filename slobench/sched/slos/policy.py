@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import itemgetter
 
+import numpy as np
+
 from slobench.sched.interface import (
     ReplicaScheduler,
     SchedContext,
@@ -21,6 +23,7 @@ from slobench.sched.kv_blocks import BLOCK_SIZE
 from slobench.sched.request import SchedRequest
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.deadlines import token_deadline
+from slobench.sched.slos.kv_peak import peak_kv_tokens
 from slobench.sched.slos.tiers import TierPlanner
 
 
@@ -37,6 +40,7 @@ class SlosConfig:
     max_draft: int = 1
     max_candidates: int = 64         # new requests one DP considers (EDF-first)
     kv_reserve_frac: float = 0.98    # share of KV blocks admission may reserve
+    kv_peak_model: bool = True       # admit against the admitted set's future KV peak
     idle_step_s: float = 0.2         # longest prefill-only step when nothing decodes
     max_step_tokens: int = 8192      # cap on one step's tokens
     slack_tiers: bool = True         # plan decodes ahead of schedule in a looser tier
@@ -59,6 +63,8 @@ class SlosPolicy(ReplicaScheduler):
                                    self.cfg.alpha, self.cfg.max_draft,
                                    idle_step_s=self.cfg.idle_step_s)
         self.kv_cap_tokens = int(ctx.kv.total_blocks * BLOCK_SIZE * self.cfg.kv_reserve_frac)
+        # The fastest a request's KV can grow: one token per shortest possible step.
+        self._fastest_step_s = ctx.perf.decode_step_time(1, 1)
         self.pending: list[SchedRequest] = []
         self.admitted: list[SchedRequest] = []
         self.best_effort: list[SchedRequest] = []
@@ -127,7 +133,7 @@ class SlosPolicy(ReplicaScheduler):
             items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed,
                                        self._reservation(r), planner.tier_of(r.current_tpot_s),
                                        forced=False))
-        kv_free = self.kv_cap_tokens - self.kv_reserved
+        kv_free = self.kv_cap_tokens - self._admitted_kv_peak(now)
         base = tuple(counts)
         rate_of = self._prefill_rate
         if admit_greedy_all(items, base, now, kv_free, rate_of):
@@ -147,6 +153,18 @@ class SlosPolicy(ReplicaScheduler):
                 plan.rejected.append(r)
                 self.admission_stats["rejected"] += 1
         plan.replanned = True
+
+    def _admitted_kv_peak(self, now: float) -> float:
+        if not self.cfg.kv_peak_model:
+            return float(self.kv_reserved)
+        reqs = self.admitted
+        n = len(reqs)
+        prompt, generated, output, finish_by = (np.empty(n) for _ in range(4))
+        for i, r in enumerate(reqs):
+            out = max(r.expected_output, r.generated + 1)
+            prompt[i], generated[i], output[i] = r.prompt_tokens, r.generated, out
+            finish_by[i] = token_deadline(r, out)
+        return peak_kv_tokens(prompt, generated, output, finish_by, now, self._fastest_step_s)
 
     def _slack_tier(self, r: SchedRequest, tier: int, now: float) -> int:
         """A decode ahead of its schedule may sit in a looser tier for now (SPEC §7):
