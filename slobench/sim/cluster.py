@@ -101,6 +101,7 @@ class SimCluster:
             if call.tries >= len(call.offers):
                 call.status = Status.REJECTED
                 call.req.rejected = True
+                call.req.replica = -1
                 end_call(call, t)
                 return
             rep = self.replicas[call.offers[call.tries]]

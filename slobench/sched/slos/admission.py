@@ -7,7 +7,9 @@ prefills are done). Admitting request r advances time by r's prefill tokens
 over the prefill rate the batch plan for the current counts leaves (the
 decodes admitted before it), then moves to counts + e_tier(r); it is
 feasible when that time is within r's deadline and its KV fits.
-Already-admitted requests are forced in (never dropped) and are not checked.
+Already-admitted requests are forced in (never dropped); a candidate is not
+admitted if it would push one past its deadline (or, for one already late,
+past the finish it has without new admissions).
 Within one counts key the number admitted is fixed, so a state with no more
 KV and no later time dominates; dominated states are pruned.
 The answer maximises the number of admitted candidates.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 # counts per tier -> prefill tokens per second the batch plan leaves (<= 0: none)
 PrefillRate = Callable[[tuple[int, ...]], float]
+_State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a linked list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,39 +42,66 @@ class AdmissionResult:
     states_explored: int
 
 
-def _transition(t: float, counts: tuple[int, ...], item: AdmissionItem,
-                rate_of: PrefillRate) -> tuple[tuple[int, ...], float]:
-    # r's prefill runs beside the decodes admitted before it (EDF order: they are
-    # prefilled first); r itself decodes only once its prefill is done.
-    rate = rate_of(counts)
-    new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
-    t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
-    return new_counts, t_new
+class _Timeline:
+    """The sequential prefill model: EDF order, each prefill at the rate the decodes
+    admitted before it leave, and never faster than the request's zero-load prefill
+    (a first token only comes at the end of a step)."""
+
+    def __init__(self, now: float, rate_of: PrefillRate,
+                 min_prefill_s: Callable[[int], float] | None) -> None:
+        self.now = now
+        self.rate_of = rate_of
+        self.min_prefill_s = min_prefill_s
+
+    def step(self, t: float, counts: tuple[int, ...],
+             item: AdmissionItem) -> tuple[tuple[int, ...], float]:
+        # r's prefill runs beside the decodes admitted before it (EDF order: they are
+        # prefilled first); r itself decodes only once its prefill is done.
+        rate = self.rate_of(counts)
+        new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
+        t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
+        if self.min_prefill_s is not None:
+            t_new = max(t_new, self.now + self.min_prefill_s(item.prefill_tokens))
+        return new_counts, t_new
+
+    def forced_limits(self, order: Sequence[AdmissionItem],
+                      base_counts: tuple[int, ...]) -> dict[int, float]:
+        """Latest finish each admitted request may be pushed to: its deadline, or, if it
+        is late already, the finish it has with no new request admitted."""
+        t, counts, limits = self.now, base_counts, {}
+        for item in order:
+            if item.forced:
+                counts, t = self.step(t, counts, item)
+                limits[item.key] = max(item.deadline_s, t)
+        return limits
 
 
 def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
-          kv_free_tokens: int, rate_of: PrefillRate) -> AdmissionResult:
+          kv_free_tokens: int, rate_of: PrefillRate,
+          min_prefill_s: Callable[[int], float] | None = None) -> AdmissionResult:
     order = sorted(items, key=lambda it: it.deadline_s)
-    # counts -> list of (kv, t, admitted keys as a tuple-linked list)
-    states: dict[tuple[int, ...], list[tuple[int, float, tuple | None]]] = {
-        base_counts: [(0, now, None)]
-    }
+    timeline = _Timeline(now, rate_of, min_prefill_s)
+    limits = timeline.forced_limits(order, base_counts)
+    states: dict[tuple[int, ...], list[_State]] = {base_counts: [(0, now, None)]}
     explored = 0
     for item in order:
-        nxt: dict[tuple[int, ...], list[tuple[int, float, tuple | None]]] = {}
+        nxt: dict[tuple[int, ...], list[_State]] = {}
+        limit = limits[item.key] if item.forced else item.deadline_s
         for counts, frontier in states.items():
             for kv, t, chosen in frontier:
                 explored += 1
                 if not item.forced:
                     nxt.setdefault(counts, []).append((kv, t, chosen))  # skip it
-                new_counts, t_new = _transition(t, counts, item, rate_of)
+                new_counts, t_new = timeline.step(t, counts, item)
                 kv_new = kv + item.kv_tokens
-                if not item.forced and (t_new > item.deadline_s or kv_new > kv_free_tokens):
+                # A new request may not make an admitted one late (forced items reach
+                # their limit on the path that admits nothing, so one state survives).
+                if t_new > limit or (kv_new > kv_free_tokens and not item.forced):
                     continue
                 link = (item.key, chosen) if not item.forced else chosen
                 nxt.setdefault(new_counts, []).append((kv_new, t_new, link))
         states = {c: _pareto(f) for c, f in nxt.items()}
-    best: tuple[int, float, tuple | None] | None = None
+    best: _State | None = None
     best_n = -1
     for frontier in states.values():
         for state in frontier:
@@ -80,9 +110,6 @@ def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: flo
                 best, best_n = state, n
     assert best is not None
     return AdmissionResult(frozenset(_keys(best[2])), best[1], explored)
-
-
-_State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a linked list)
 
 
 def _pareto(frontier: list[_State]) -> list[_State]:
@@ -116,12 +143,19 @@ def _keys(link: tuple | None) -> list[int]:
 
 
 def admit_greedy_all(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
-                     kv_free_tokens: int, rate_of: PrefillRate) -> bool:
+                     kv_free_tokens: int, rate_of: PrefillRate,
+                     min_prefill_s: Callable[[int], float] | None = None) -> bool:
     """True when admitting every candidate is feasible (then the DP's answer is all of them)."""
+    order = sorted(items, key=lambda it: it.deadline_s)
+    timeline = _Timeline(now, rate_of, min_prefill_s)
+    limits = timeline.forced_limits(order, base_counts)
     t, counts, kv = now, base_counts, 0
-    for item in sorted(items, key=lambda it: it.deadline_s):
-        counts, t = _transition(t, counts, item, rate_of)
+    for item in order:
+        counts, t = timeline.step(t, counts, item)
         kv += item.kv_tokens
-        if not item.forced and (t > item.deadline_s or kv > kv_free_tokens):
+        if item.forced:
+            if t > limits[item.key]:
+                return False
+        elif t > item.deadline_s or kv > kv_free_tokens:
             return False
     return True

@@ -136,10 +136,11 @@ class SlosPolicy(ReplicaScheduler):
         kv_free = self.kv_cap_tokens - self._admitted_kv_peak(now)
         base = tuple(counts)
         rate_of = self._prefill_rate
-        if admit_greedy_all(items, base, now, kv_free, rate_of):
+        min_prefill = self.ctx.perf.prefill_time
+        if admit_greedy_all(items, base, now, kv_free, rate_of, min_prefill):
             chosen = set(by_key)
         else:
-            chosen = set(admit(items, base, now, kv_free, rate_of).admitted)
+            chosen = set(admit(items, base, now, kv_free, rate_of, min_prefill).admitted)
         for r in candidates:
             if r.rid in chosen:
                 self.admitted.append(r)
@@ -248,12 +249,15 @@ class SlosPolicy(ReplicaScheduler):
         deadlines start at arrival + TTFT SLO) or that is ahead of schedule leaves room
         for a bigger prefill chunk. With nothing decoding, a long prefill step hurts no
         TPOT, up to idle_step_s."""
-        limit = min((d for d, _ in decoding), default=now + self.cfg.idle_step_s) - now
-        # A stretched step must still end by the earliest TTFT deadline of an admitted
-        # prefill: the admission plan promised those first tokens.
+        limit = planned_s
+        if decoding:
+            limit = max(limit, min(d for d, _ in decoding) - now)
+        # The step must still end by the earliest TTFT deadline of an admitted prefill
+        # (the admission plan promised those first tokens), though never shorter than
+        # the quickest step: a request already that late gains nothing from it.
         prefill_due = min((r.ttft_deadline_s for r in self.admitted if not r.generated),
                           default=float("inf"))
-        return max(planned_s, min(limit, prefill_due - now))
+        return min(limit, max(prefill_due - now, self._fastest_step_s))
 
     def _due_cache(self, r: SchedRequest, n: int) -> tuple[float, float, int, int]:
         """(base, tpot, tier, valid until token) with next-token deadline = base + n * tpot,
