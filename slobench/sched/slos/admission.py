@@ -17,11 +17,14 @@ The answer maximises the number of admitted candidates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # counts per tier -> prefill tokens per second the batch plan leaves (<= 0: none)
 PrefillRate = Callable[[tuple[int, ...]], float]
+# counts per tier -> step length of the batch plan; first tokens come at step ends
+StepOf = Callable[[tuple[int, ...]], float]
 _State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a linked list)
 
 
@@ -44,25 +47,28 @@ class AdmissionResult:
 
 class _Timeline:
     """The sequential prefill model: EDF order, each prefill at the rate the decodes
-    admitted before it leave, and never faster than the request's zero-load prefill
-    (a first token only comes at the end of a step)."""
+    admitted before it leave; with `step_of`, a first token comes at the end of the
+    planned step in which its prefill work completes."""
 
     def __init__(self, now: float, rate_of: PrefillRate,
-                 min_prefill_s: Callable[[int], float] | None) -> None:
+                 step_of: StepOf | None) -> None:
         self.now = now
         self.rate_of = rate_of
-        self.min_prefill_s = min_prefill_s
+        self.step_of = step_of
 
     def step(self, t: float, counts: tuple[int, ...],
-             item: AdmissionItem) -> tuple[tuple[int, ...], float]:
+             item: AdmissionItem) -> tuple[tuple[int, ...], float, float]:
+        """(counts after, fluid time the prefill work is done, time its first token comes)."""
         # r's prefill runs beside the decodes admitted before it (EDF order: they are
         # prefilled first); r itself decodes only once its prefill is done.
         rate = self.rate_of(counts)
         new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
         t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
-        if self.min_prefill_s is not None:
-            t_new = max(t_new, self.now + self.min_prefill_s(item.prefill_tokens))
-        return new_counts, t_new
+        done = t_new
+        if self.step_of is not None and t_new < float("inf"):
+            step = self.step_of(counts)
+            done = self.now + step * math.ceil((t_new - self.now) / step - 1e-9)
+        return new_counts, t_new, done
 
     def forced_limits(self, order: Sequence[AdmissionItem],
                       base_counts: tuple[int, ...]) -> dict[int, float]:
@@ -71,16 +77,16 @@ class _Timeline:
         t, counts, limits = self.now, base_counts, {}
         for item in order:
             if item.forced:
-                counts, t = self.step(t, counts, item)
-                limits[item.key] = max(item.deadline_s, t)
+                counts, t, done = self.step(t, counts, item)
+                limits[item.key] = max(item.deadline_s, done)
         return limits
 
 
 def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
           kv_free_tokens: int, rate_of: PrefillRate,
-          min_prefill_s: Callable[[int], float] | None = None) -> AdmissionResult:
+          step_of: StepOf | None = None) -> AdmissionResult:
     order = sorted(items, key=lambda it: it.deadline_s)
-    timeline = _Timeline(now, rate_of, min_prefill_s)
+    timeline = _Timeline(now, rate_of, step_of)
     limits = timeline.forced_limits(order, base_counts)
     states: dict[tuple[int, ...], list[_State]] = {base_counts: [(0, now, None)]}
     explored = 0
@@ -92,11 +98,11 @@ def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: flo
                 explored += 1
                 if not item.forced:
                     nxt.setdefault(counts, []).append((kv, t, chosen))  # skip it
-                new_counts, t_new = timeline.step(t, counts, item)
+                new_counts, t_new, done = timeline.step(t, counts, item)
                 kv_new = kv + item.kv_tokens
                 # A new request may not make an admitted one late (forced items reach
                 # their limit on the path that admits nothing, so one state survives).
-                if t_new > limit or (kv_new > kv_free_tokens and not item.forced):
+                if done > limit or (kv_new > kv_free_tokens and not item.forced):
                     continue
                 link = (item.key, chosen) if not item.forced else chosen
                 nxt.setdefault(new_counts, []).append((kv_new, t_new, link))
@@ -144,18 +150,18 @@ def _keys(link: tuple | None) -> list[int]:
 
 def admit_greedy_all(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
                      kv_free_tokens: int, rate_of: PrefillRate,
-                     min_prefill_s: Callable[[int], float] | None = None) -> bool:
+                     step_of: StepOf | None = None) -> bool:
     """True when admitting every candidate is feasible (then the DP's answer is all of them)."""
     order = sorted(items, key=lambda it: it.deadline_s)
-    timeline = _Timeline(now, rate_of, min_prefill_s)
+    timeline = _Timeline(now, rate_of, step_of)
     limits = timeline.forced_limits(order, base_counts)
     t, counts, kv = now, base_counts, 0
     for item in order:
-        counts, t = timeline.step(t, counts, item)
+        counts, t, done = timeline.step(t, counts, item)
         kv += item.kv_tokens
         if item.forced:
-            if t > limits[item.key]:
+            if done > limits[item.key]:
                 return False
-        elif t > item.deadline_s or kv > kv_free_tokens:
+        elif done > item.deadline_s or kv > kv_free_tokens:
             return False
     return True

@@ -136,11 +136,13 @@ class SlosPolicy(ReplicaScheduler):
         kv_free = self.kv_cap_tokens - self._admitted_kv_peak(now)
         base = tuple(counts)
         rate_of = self._prefill_rate
-        min_prefill = self.ctx.perf.prefill_time
-        if admit_greedy_all(items, base, now, kv_free, rate_of, min_prefill):
+        def step_of(counts: tuple[int, ...]) -> float:
+            return planner.plan(counts).step_s
+
+        if admit_greedy_all(items, base, now, kv_free, rate_of, step_of):
             chosen = set(by_key)
         else:
-            chosen = set(admit(items, base, now, kv_free, rate_of, min_prefill).admitted)
+            chosen = set(admit(items, base, now, kv_free, rate_of, step_of).admitted)
         for r in candidates:
             if r.rid in chosen:
                 self.admitted.append(r)
@@ -203,22 +205,30 @@ class SlosPolicy(ReplicaScheduler):
             else:
                 prefilling.append(r)
         tier_plan = planner.plan(tuple(counts))
-        limit = self._step_limit(now, decoding, tier_plan.step_s)
+        limit = tier_plan.step_s
+        if decoding:
+            # Stretch the step up to the most urgent decode's slack: a request whose
+            # first token came early (its deadlines start at arrival + TTFT SLO) or that
+            # is ahead of schedule leaves room for a bigger prefill chunk.
+            limit = max(limit, min(d for d, _ in decoding) - now)
         # Decodes that could not wait for the next step are due now; the rest are ahead
         # of schedule and only take leftover budget (a looser tier, for now).
         horizon = now + limit + tier_plan.step_s
         decoding.sort(key=itemgetter(0))
         due_now = [r for d, r in decoding if d < horizon]
         later = [r for d, r in decoding if d >= horizon]
-        budget = min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
-            limit, len(due_now), self._decode_context(due_now)))
+        prefilling.sort(key=lambda r: r.ttft_deadline_s)
+        context = self._decode_context(due_now)
+        limit = self._end_by_first_ttft(now, limit, due_now, context, prefilling)
+        # Due decodes are always served, even when the limit leaves no room for them.
+        budget = max(len(due_now), min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
+            limit, len(due_now), context)))
         items = plan.items
         kv = self.ctx.kv
         for r in due_now:
             if budget > 0 and self._allocate(r, 1):
                 items.append((r, 1))
                 budget -= 1
-        prefilling.sort(key=lambda r: r.ttft_deadline_s)
         for r in prefilling:
             if budget <= 0:
                 break
@@ -242,22 +252,22 @@ class SlosPolicy(ReplicaScheduler):
                 budget -= n
         return plan
 
-    def _step_limit(self, now: float, decoding: list[tuple[float, SchedRequest]],
-                    planned_s: float) -> float:
-        """How long this step may run. The plan's step time, stretched up to the slack
-        of the most urgent decode: a request whose first token came early (its
-        deadlines start at arrival + TTFT SLO) or that is ahead of schedule leaves room
-        for a bigger prefill chunk. With nothing decoding, a long prefill step hurts no
-        TPOT, up to idle_step_s."""
-        limit = planned_s
-        if decoding:
-            limit = max(limit, min(d for d, _ in decoding) - now)
-        # The step must still end by the earliest TTFT deadline of an admitted prefill
-        # (the admission plan promised those first tokens), though never shorter than
-        # the quickest step: a request already that late gains nothing from it.
-        prefill_due = min((r.ttft_deadline_s for r in self.admitted if not r.generated),
-                          default=float("inf"))
-        return min(limit, max(prefill_due - now, self._fastest_step_s))
+    def _end_by_first_ttft(self, now: float, limit: float, due: list[SchedRequest],
+                           context: int, prefilling: list[SchedRequest]) -> float:
+        """Shorten the step so that every admitted prefill that can finish in it gets its
+        first token by its TTFT deadline (the admission plan promised those); one that
+        cannot make it any more does not shrink everybody's steps."""
+        perf = self.ctx.perf
+        tokens = len(due)
+        for r in prefilling:  # EDF order
+            tokens += r.tokens_needed
+            need = perf.batch_time(tokens, len(due), context, 0)
+            if need > limit:
+                break  # this one and later ones finish in later steps
+            room = r.ttft_deadline_s - now
+            if need <= room < limit:
+                limit = room
+        return limit
 
     def _due_cache(self, r: SchedRequest, n: int) -> tuple[float, float, int, int]:
         """(base, tpot, tier, valid until token) with next-token deadline = base + n * tpot,
