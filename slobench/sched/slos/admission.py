@@ -65,8 +65,8 @@ class _Timeline:
         new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
         t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
         done = t_new
-        if self.step_of is not None and t_new < float("inf"):
-            step = self.step_of(counts)
+        step = self.step_of(counts) if self.step_of is not None else 0.0
+        if step > 0 and t_new < float("inf"):
             done = self.now + step * math.ceil((t_new - self.now) / step - 1e-9)
         return new_counts, t_new, done
 

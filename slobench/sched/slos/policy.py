@@ -136,8 +136,12 @@ class SlosPolicy(ReplicaScheduler):
         kv_free = self.kv_cap_tokens - self._admitted_kv_peak(now)
         base = tuple(counts)
         rate_of = self._prefill_rate
+        tightest_step = planner.tiers_s[0] * self.cfg.margin
+
         def step_of(counts: tuple[int, ...]) -> float:
-            return planner.plan(counts).step_s
+            # First tokens come at step ends: steps run at the tightest tier's pace while
+            # anything decodes; with nothing decoding they are cut to promised deadlines.
+            return tightest_step if any(counts) else 0.0
 
         if admit_greedy_all(items, base, now, kv_free, rate_of, step_of):
             chosen = set(by_key)
