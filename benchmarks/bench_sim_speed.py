@@ -37,8 +37,9 @@ def main() -> None:
             t0 = time.process_time()
             res = run_sim_probe(setup, backend, w, RequestFactory(perf, 1.0), tiers)
             cpu = time.process_time() - t0
-            print(f"{name:8s} {backend:5s} rate {float(rate):6.2f}/s  {len(res.outcomes):6d} requests "
-                  f"in {cpu:6.3f} s CPU  ->  {len(res.outcomes) / cpu:8.0f} simulated requests/s")
+            n = len(res.outcomes)
+            print(f"{name:8s} {backend:5s} rate {float(rate):6.2f}/s  {n:6d} requests "
+                  f"in {cpu:6.3f} s CPU  ->  {n / cpu:8.0f} simulated requests/s")
 
 
 if __name__ == "__main__":

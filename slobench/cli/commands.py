@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from slobench.cli.app import app, command_line, console, err_console
+from slobench.engines.errors import EngineError
 from slobench.errors import input_error
 
 
@@ -115,8 +116,26 @@ def run(
         help="Azure LLM trace CSV to replay (timestamps and lengths) instead of the "
              "scenario's arrival process.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    url: Annotated[str | None, typer.Option(
+        help="--engine openai: base URL of an OpenAI-compatible server (no /v1).")] = None,
+    replicas: Annotated[int, typer.Option(
+        help="--engine vllm on CPU: vLLM servers to start (cores split between them).")] = 1,
+    vllm_python: Annotated[str | None, typer.Option(
+        help="Python with vLLM installed (default: $SLOBENCH_VLLM_PYTHON, this Python, "
+             "./.venv-vllm, ~/vllm-venv).")] = None,
+    vllm_arg: Annotated[list[str] | None, typer.Option(
+        help="Extra argument for `vllm serve` (repeat; e.g. --vllm-arg=--max-num-seqs=64).")]
+    = None,
+    startup_timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for a vLLM server's /health.")] = 900.0,
+    request_timeout: Annotated[float, typer.Option(
+        help="Seconds a real request may take before it counts as timeout.")] = 300.0,
 ) -> None:
-    """Run scenarios on both backends: a capacity search, or fixed --rates."""
+    """Run scenarios on both backends: a capacity search, or fixed --rates.
+
+    --engine vllm starts real vLLM servers (--model tiny: a tiny random-weight Llama
+    that runs on CPU); --engine openai measures a server you run (--url).
+    """
     from slobench.runner.campaign import run_campaign
     from slobench.runner.config import RunConfig
     from slobench.runner.report_step import print_final_table, write_report_if_possible
@@ -132,7 +151,9 @@ def run(
         hardware=hardware, model=model, profile=profile, rates=rate_list, requests=requests,
         seed=seed, out=out, threshold=threshold, rel_tol=tolerance, routing=routing,
         output_lengths=output_lengths, slo_scale=slo_scale, max_context=max_context,
-        trace=trace, command=command_line())
+        trace=trace, command=command_line(), url=url, vllm_python=vllm_python,
+        vllm_args=list(vllm_arg or []), cpu_replicas=replicas,
+        startup_timeout_s=startup_timeout, request_timeout_s=request_timeout)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn()]
     writer = None
@@ -142,10 +163,26 @@ def run(
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted:[/] results gathered so far are on disk")
         raise typer.Exit(130) from None
+    except EngineError as exc:
+        err_console.print(f"[bold red]engine failed:[/] {exc}", highlight=False,
+                          soft_wrap=True)
+        err_console.print("results gathered so far are on disk")
+        raise typer.Exit(1) from None
     print_final_table(writer, console)
     if report:
         write_report_if_possible(writer, console)
     console.print(f"results: [bold]{writer.out_dir}[/]")
+
+
+@app.command("tiny-model")
+def tiny_model(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
+) -> None:
+    """Write a tiny Llama model folder (config + tokenizer) for `vllm serve --load-format
+    dummy`; `run --model tiny` makes one on demand in ~/.cache/slobench/tiny-model."""
+    from slobench.engines.tiny_model import write_tiny_model
+
+    console.print(f"wrote {write_tiny_model(folder)}")
 
 
 @app.command()

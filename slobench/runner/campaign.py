@@ -7,13 +7,16 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slobench import __version__
+from slobench.engines.errors import EngineError
 from slobench.errors import input_error
 from slobench.metrics.capacity import SearchConfig, capacity_search
 from slobench.metrics.summary import point_summary
@@ -31,6 +34,12 @@ from .config import RunConfig
 from .requests import LengthPredictor, RequestFactory, tpot_tiers
 from .sim_probe import SimSetup, known_backends, run_sim_probe
 from .writer import RunWriter
+
+if TYPE_CHECKING:
+    from slobench.engines.real import RealEngine
+    from slobench.sim.cluster import SimResult
+
+ProbeFn = Callable[[str, Workload, RequestFactory, tuple[float, ...]], "SimResult"]
 
 
 class Progress(Protocol):
@@ -66,9 +75,30 @@ def _versions() -> dict[str, str]:
 
 
 def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
-    if cfg.engine != "sim":
-        raise input_error("--engine", None, f"engine {cfg.engine!r} is not available yet in this "
-                          "build; use --engine sim")
+    if cfg.engine == "sim":
+        return _run_campaign(cfg, progress, None)
+    from slobench.engines.real import RealEngine, check_backends
+
+    check_backends(cfg.engine, cfg.backends)
+    for name in expand_scenarios(cfg.scenarios):   # bad input fails before any server starts
+        load_scenario(name)
+    out_dir = _out_dir(cfg, expand_scenarios(cfg.scenarios))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with RealEngine(cfg.engine, cfg.model, out_dir, url=cfg.url, vllm_python=cfg.vllm_python,
+                    vllm_args=cfg.vllm_args, replicas=cfg.cpu_replicas, gpus=cfg.gpus,
+                    tp=cfg.tp, startup_timeout_s=cfg.startup_timeout_s,
+                    request_timeout_s=cfg.request_timeout_s) as engine:
+        context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
+        real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context)
+        return _run_campaign(real_cfg, progress, engine)
+
+
+def _out_dir(cfg: RunConfig, scenarios: list[str]) -> Path:
+    return cfg.out or Path("results") / default_run_id(scenarios)
+
+
+def _run_campaign(cfg: RunConfig, progress: Progress | None,
+                  engine: RealEngine | None) -> RunWriter:
     progress = progress or _Quiet()
     scenarios = expand_scenarios(cfg.scenarios)
     loaded = [load_scenario(s) for s in scenarios]  # validate every file before any work
@@ -76,25 +106,51 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
     if unknown:
         raise input_error("--backends", None, f"unknown backend(s) {', '.join(unknown)}; "
                           f"choose from {', '.join(known_backends())}")
-    perf = build_perf_model(cfg.model, cfg.hardware, cfg.tp, cfg.profile)
-    hw = default_catalog().hardware(cfg.hardware)
-    kv_tokens = kv_capacity_tokens(cfg.model, cfg.hardware, cfg.tp)
-    calib = calibrate_model(perf, cfg.slo_scale)
-    run_id = (cfg.out.name if cfg.out else None) or default_run_id(scenarios)
-    out_dir = cfg.out or Path("results") / run_id
-    setup = SimSetup(perf=perf, replicas=cfg.replicas, kv_tokens_per_replica=kv_tokens,
-                     gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing)
+    out_dir = _out_dir(cfg, scenarios)
+    run_id = out_dir.name
+    probe_fn: ProbeFn
+    if engine is None:
+        perf = build_perf_model(cfg.model, cfg.hardware, cfg.tp, cfg.profile)
+        hw = default_catalog().hardware(cfg.hardware)
+        kv_tokens: int | None = kv_capacity_tokens(cfg.model, cfg.hardware, cfg.tp)
+        calib = calibrate_model(perf, cfg.slo_scale)
+        setup = SimSetup(perf=perf, replicas=cfg.replicas, kv_tokens_per_replica=kv_tokens,
+                         gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing)
+        probe_fn = partial(run_sim_probe, setup)
+        hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
+                                    "replicas": cfg.replicas}
+    else:
+        perf, calib = engine.calibrate(cfg.slo_scale)
+        kv_tokens = None
+        probe_fn = engine.run_probe
+        hardware = {**engine.describe(), "gpus": cfg.gpus}
+    hardware.update({"host": platform.node(), "machine": platform.machine()})
     meta: dict[str, Any] = {
         "run_id": run_id, "command": cfg.command, "started": datetime.now(UTC).isoformat(),
         "engine": cfg.engine, "versions": _versions(), "seed": cfg.seed,
-        "hardware": {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp, "replicas": cfg.replicas,
-                     "host": platform.node(), "machine": platform.machine()},
+        "hardware": hardware,
         "model": cfg.model, "perf_model": perf.describe(), "kv_tokens_per_replica": kv_tokens,
         "calibration": calib.to_dict(), "threshold": cfg.threshold,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "output_lengths": cfg.output_lengths,
     }
     writer = RunWriter(out_dir, meta)
+    try:
+        _run_scenarios(cfg, progress, engine, loaded, writer, probe_fn, perf, calib)
+    except (EngineError, KeyboardInterrupt, SystemExit) as exc:
+        meta["aborted"] = str(exc) or type(exc).__name__
+        writer.flush()
+        raise
+    meta["finished"] = datetime.now(UTC).isoformat()
+    meta["geomean_gain"] = headline_gains(writer)
+    writer.flush()
+    return writer
+
+
+def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None,
+                   loaded: list[Any], writer: RunWriter, probe_fn: ProbeFn, perf: PerfModel,
+                   calib: Any) -> None:
+    run_id, meta = writer.out_dir.name, writer.meta
     search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
                           start_rate=float(cfg.replicas))
     for scenario in loaded:
@@ -111,8 +167,8 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
         capacities: dict[str, float] = {}
         for backend in cfg.backends:
             progress.start(scenario.name, backend)
-            probe = _Prober(cfg, run_id, scenario.name, backend, workload, tiers, perf, setup,
-                            calib.tpot_scale, predictor, writer, progress)
+            probe = _Prober(cfg, run_id, scenario.name, backend, workload, tiers, perf,
+                            probe_fn, calib.tpot_scale, predictor, writer, progress, engine)
             if cfg.rates:
                 for rate in cfg.rates:
                     probe(rate)
@@ -131,38 +187,37 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
             progress.done(scenario.name, backend, result.capacity)
         _fill_gains(writer, scenario.name, capacities)
         writer.flush()
-    meta["finished"] = datetime.now(UTC).isoformat()
-    meta["geomean_gain"] = headline_gains(writer)
-    writer.flush()
-    return writer
 
 
 class _Prober:
     """probe(rate) -> attainment, writing the probe's rows as it goes."""
 
     def __init__(self, cfg: RunConfig, run_id: str, scenario: str, backend: str,
-                 workload: Workload, tiers: tuple[float, ...], perf: PerfModel, setup: SimSetup,
+                 workload: Workload, tiers: tuple[float, ...], perf: PerfModel, probe_fn: ProbeFn,
                  tpot_scale: float, predictor: LengthPredictor | None, writer: RunWriter,
-                 progress: Progress) -> None:
+                 progress: Progress, engine: RealEngine | None = None) -> None:
         self.cfg, self.run_id, self.scenario, self.backend = cfg, run_id, scenario, backend
-        self.workload, self.tiers, self.perf, self.setup = workload, tiers, perf, setup
+        self.workload, self.tiers, self.perf, self.probe_fn = workload, tiers, perf, probe_fn
+        self.engine = engine
         self.tpot_scale, self.predictor = tpot_scale, predictor
         self.writer, self.progress = writer, progress
 
     def __call__(self, rate: float) -> float:
         started = time.perf_counter()
         factory = RequestFactory(self.perf, self.tpot_scale, self.predictor)
-        res = run_sim_probe(self.setup, self.backend, self.workload.at_rate(rate), factory,
-                            self.tiers)
+        res = self.probe_fn(self.backend, self.workload.at_rate(rate), factory, self.tiers)
         labels = RunLabels(self.run_id, self.scenario, self.backend, self.cfg.engine, rate)
         records = build_records(res.outcomes, labels)
         row = {"run_id": self.run_id, "scenario": self.scenario, "backend": self.backend,
                "engine": self.cfg.engine, "kind": "point", "rate": rate, "gpus": self.cfg.gpus,
                **point_summary(records, res.step_overheads_s, res.replan_overheads_s),
                "backlog_s": res.backlog_s, "preemptions": res.counters["preemptions"],
-               "wall_s": time.perf_counter() - started}
+               "wall_s": time.perf_counter() - started,
+               **(self.engine.probe_health() if self.engine is not None else {})}
         timeline = [(self.scenario, self.backend, rate, *t) for t in res.timeline]
         self.writer.add_probe(records, row, timeline)
+        if self.engine is not None:
+            self.engine.raise_if_fatal()     # a server died: what it measured is on disk
         self.progress.probe(self.scenario, self.backend, rate, row["attainment"])
         return row["attainment"]
 
@@ -180,7 +235,6 @@ def headline_gains(writer: RunWriter) -> dict[str, float]:
     gains: dict[str, list[float]] = {}
     for row in writer.summary_rows:
         if row["kind"] == "capacity" and row["backend"] != "vllm":
-            g = row.get("gain_vs_vllm", math.nan)
-            if g is not None and not math.isnan(g) and g > 0:
-                gains.setdefault(row["backend"], []).append(g)
+            # NaN (vllm found no capacity) is left out by geometric_mean; 0 counts.
+            gains.setdefault(row["backend"], []).append(row.get("gain_vs_vllm", math.nan))
     return {b: geometric_mean(v) for b, v in gains.items()}

@@ -35,6 +35,13 @@ class RunConfig:
     trace: Path | None = None
     best_effort: bool = True
     command: str = ""
+    # Real engines (--engine vllm / openai).
+    url: str | None = None                    # openai: the server
+    vllm_python: str | None = None            # vllm: interpreter with vLLM (else found)
+    vllm_args: list[str] = field(default_factory=list)
+    cpu_replicas: int = 1                     # vllm on CPU: servers to start
+    startup_timeout_s: float = 900.0
+    request_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -55,6 +62,10 @@ class RunConfig:
                               f"choose from {', '.join(OUTPUT_LENGTH_MODES)}")
         if self.slo_scale is not None and self.slo_scale <= 0:
             raise input_error("--slo-scale", None, "must be > 0")
+        if self.engine == "openai" and not self.url:
+            raise input_error("--url", None, "engine 'openai' needs --url of the server")
+        if self.cpu_replicas < 1:
+            raise input_error("--replicas", None, f"must be >= 1, got {self.cpu_replicas}")
         if not self.backends:
             raise input_error("--backends", None, "name at least one backend")
 

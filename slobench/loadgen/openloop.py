@@ -1,0 +1,238 @@
+"""Open-loop load generator (SPEC §4): every call goes out at its scheduled time.
+
+A dispatcher walks the sessions in start order and, at each session's start time,
+starts a task for it; it never waits for earlier responses, so a slow server cannot
+slow the offered load (no coordinated omission). Times are seconds since the probe's
+t0 on `time.perf_counter` (CLOCK_MONOTONIC); TTFT is judged from the scheduled time
+and the actual send time is kept (dispatch lag = actual - scheduled). Chained calls
+(tool calling) are scheduled at the previous call's finish plus its tool delay, as in
+the simulator. Calls round-robin over the server URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from slobench.engines.outcome import CallOutcome
+from slobench.records.record import Status
+from slobench.sched.request import SchedRequest
+from slobench.workloads.entities import CallSpec, SessionSpec, Workload
+
+from .stream import stream_call
+
+Factory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
+PromptMaker = Callable[[int, int], "str | list[int]"]   # (tokens, seed) -> prompt
+SPIN_S = 0.001          # sleep to this much before a deadline, then yield-spin to it
+
+
+def slo_xargs(req: SchedRequest, t0_monotonic: float) -> dict[str, Any]:
+    """The per-request SLOs, as `vllm_xargs` (flat: vLLM allows scalars and lists).
+
+    `arrival_s` is on the probe's timeline; `arrival_monotonic_s` is the same instant on
+    CLOCK_MONOTONIC (`time.monotonic()` in a server on the same machine), so a scheduler
+    can compute the TTFT deadline as arrival_monotonic_s + ttft_slo_s.
+    """
+    return {
+        "ttft_slo_s": req.ttft_slo_s,
+        "arrival_s": req.arrival_s,
+        "arrival_monotonic_s": t0_monotonic + req.arrival_s,
+        "tpot_phase_starts": [first for first, _ in req.phase_tpots],
+        "tpot_slos_s": [t for _, t in req.phase_tpots],
+        "expected_output_tokens": req.expected_output,
+    }
+
+
+@dataclass
+class LoadGenConfig:
+    urls: list[str]
+    model: str
+    prompt: PromptMaker
+    request_timeout_s: float = 300.0
+    start_delay_s: float = 0.1
+    warm_connections: int = 8           # keep-alive connections opened per URL before t0
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    send_slos: bool = True
+    prompt_salt: int = 0                # varies prompts between probes (no cache reuse)
+
+
+@dataclass
+class LoadResult:
+    outcomes: list[CallOutcome]
+    end_s: float
+    last_arrival_s: float
+    aborted: str | None = None
+    interrupted: bool = False
+    stalls: list[tuple[float, float, float]] = field(default_factory=list)
+
+    @property
+    def backlog_s(self) -> float:
+        return max(0.0, self.end_s - self.last_arrival_s)
+
+
+class OpenLoop:
+    def __init__(self, cfg: LoadGenConfig, factory: Factory) -> None:
+        self.cfg = cfg
+        self.factory = factory
+        self.t0 = 0.0
+        self.outcomes: list[CallOutcome] = []
+        self.stalls: list[tuple[float, float, float]] = []   # (at, wall s, cpu s)
+        self._rr = itertools.cycle(range(len(cfg.urls)))
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    async def sleep_until(self, t: float) -> None:
+        delay = t - self.now()
+        if delay > SPIN_S:
+            await asyncio.sleep(delay - SPIN_S)
+        while self.now() < t:
+            await asyncio.sleep(0)
+
+    def body(self, req: SchedRequest, prompt: str | list[int]) -> dict[str, Any]:
+        n = req.output_tokens
+        body: dict[str, Any] = {
+            "model": self.cfg.model, "prompt": prompt, "max_tokens": n, "min_tokens": n,
+            "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True},
+            "return_token_ids": True, "temperature": 0.0,
+        }
+        if self.cfg.send_slos:
+            body["vllm_xargs"] = slo_xargs(req, self.t0)
+        body.update(self.cfg.extra_body)
+        return body
+
+    def _outcome(self, session: SessionSpec, index: int, req: SchedRequest,
+                 sent: float, replica: int) -> CallOutcome:
+        return CallOutcome(
+            session_id=session.session_id, call_index=index,
+            stage=session.calls[index].stage, request_class=session.request_class,
+            scheduled_s=req.arrival_s, actual_send_s=sent, prompt_tokens=req.prompt_tokens,
+            expected_tokens=req.output_tokens, phase_tpots=req.phase_tpots,
+            ttft_slo_s=req.ttft_slo_s, status=Status.OK, replica=replica)
+
+    async def run_session(self, http: aiohttp.ClientSession, session: SessionSpec) -> None:
+        due = session.start_s
+        seed = hash((self.cfg.prompt_salt, session.session_id)) & 0x7FFFFFFF
+        for index, call in enumerate(session.calls):
+            req = self.factory(session, index, call, due)
+            await self.sleep_until(due)
+            replica = next(self._rr)
+            prompt = self.cfg.prompt(call.prompt_tokens, seed)
+            out = self._outcome(session, index, req, self.now(), replica)
+            self.outcomes.append(out)
+            res = await stream_call(http, self.cfg.urls[replica] + "/v1/completions",
+                                    self.body(req, prompt), self.now,
+                                    self.cfg.request_timeout_s)
+            out.status, out.error, out.token_times = res.status, res.error, res.token_times
+            out.finish_s = res.finish_s
+            if res.prompt_tokens is not None:
+                out.prompt_tokens = res.prompt_tokens
+            ended = res.finish_s if not math.isnan(res.finish_s) else self.now()
+            due = ended + call.tool_delay_s
+
+    async def watch_stalls(self, every_s: float = 0.01) -> None:
+        """Record event-loop stalls over 50 ms: when, how long, and this process's CPU time
+        meanwhile (near zero: the OS did not run us; near the wall time: our own code)."""
+        while True:
+            wall, cpu = time.perf_counter(), time.process_time()
+            await asyncio.sleep(every_s)
+            late = time.perf_counter() - wall - every_s
+            if late > 0.05:
+                self.stalls.append((wall - self.t0, late, time.process_time() - cpu))
+
+    async def warm_up(self, http: aiohttp.ClientSession) -> None:
+        """Open keep-alive connections before t0 (GET /v1/models), so the first calls do
+        not pay TCP set-up inside their TTFT; failures are ignored (the calls will tell)."""
+
+        async def get(url: str) -> None:
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                async with asyncio.timeout(5), http.get(url + "/v1/models") as resp:
+                    await resp.read()
+
+        urls = [u for u in self.cfg.urls for _ in range(self.cfg.warm_connections)]
+        await asyncio.gather(*(get(u) for u in urls))
+
+    async def run(self, workload: Workload,
+                  abort_check: Callable[[], str | None] | None = None) -> LoadResult:
+        sessions = sorted(workload.sessions, key=lambda s: s.start_s)
+        connector = aiohttp.TCPConnector(limit=0, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+        aborted: str | None = None
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            await self.warm_up(http)
+            self.t0 = time.perf_counter() + self.cfg.start_delay_s
+            tasks: list[asyncio.Task[None]] = []
+
+            async def dispatch() -> None:
+                for s in sessions:
+                    await self.sleep_until(s.start_s)
+                    tasks.append(asyncio.create_task(self.run_session(http, s)))
+                await asyncio.gather(*tasks)
+
+            main = asyncio.create_task(dispatch())
+            watch = asyncio.create_task(self.watch_stalls())
+            while not main.done():
+                await asyncio.wait({main}, timeout=0.5)
+                reason = abort_check() if abort_check else None
+                if reason and not main.done():
+                    aborted = reason
+                    for t in [main, *tasks]:
+                        t.cancel()
+                    await asyncio.gather(main, *tasks, return_exceptions=True)
+            watch.cancel()
+            if aborted is None:
+                main.result()
+        self.close_unfinished(sessions, aborted)
+        finishes = [o.finish_s for o in self.outcomes if not math.isnan(o.finish_s)]
+        last = sessions[-1].start_s if sessions else 0.0
+        return LoadResult(self.outcomes, max(finishes, default=last), last, aborted,
+                          stalls=self.stalls)
+
+    def close_unfinished(self, sessions: list[SessionSpec], aborted: str | None) -> None:
+        """After an abort: calls cut off mid-stream and calls never sent become errors."""
+        if aborted is None:
+            return
+        reason = aborted.splitlines()[0]
+        seen: dict[int, int] = {}
+        for o in self.outcomes:
+            seen[o.session_id] = max(seen.get(o.session_id, -1), o.call_index)
+            if o.status == Status.OK and math.isnan(o.finish_s):
+                o.status, o.error = Status.ERROR, f"cut off: {reason}"
+        for s in sessions:
+            for index in range(seen.get(s.session_id, -1) + 1, len(s.calls)):
+                req = self.factory(s, index, s.calls[index], s.start_s)
+                o = self._outcome(s, index, req, math.nan, -1)
+                o.status, o.error = Status.ERROR, f"not sent: {reason}"
+                self.outcomes.append(o)
+
+
+def run_open_loop(workload: Workload, factory: Factory, cfg: LoadGenConfig,
+                  abort_check: Callable[[], str | None] | None = None) -> LoadResult:
+    """Synchronous entry point: one probe, in a fresh event loop.
+
+    The garbage collector's long-lived objects are frozen for the probe (fewer, shorter
+    GC pauses while timing). Ctrl-C ends the probe early: the calls sent so far are
+    kept (unfinished ones as errors) and the result says `interrupted`.
+    """
+    loop = OpenLoop(cfg, factory)
+    gc.collect()
+    gc.freeze()
+    try:
+        return asyncio.run(loop.run(workload, abort_check))
+    except KeyboardInterrupt:
+        sessions = sorted(workload.sessions, key=lambda s: s.start_s)
+        loop.close_unfinished(sessions, "interrupted (Ctrl-C)")
+        last = sessions[-1].start_s if sessions else 0.0
+        return LoadResult(loop.outcomes, loop.now(), last, "interrupted (Ctrl-C)",
+                          interrupted=True)
+    finally:
+        gc.unfreeze()

@@ -1,0 +1,127 @@
+"""One streamed OpenAI-style request: per-token arrival times, counted as tokens.
+
+Token counting rule (SPEC §4: tokens, never chunks):
+
+1. A chunk whose choice carries `token_ids` (vLLM with `return_token_ids`) counts that
+   many tokens; else `logprobs.tokens`; else one token per chunk with non-empty text.
+   Every token of a chunk gets that chunk's arrival time.
+2. When the server reports `usage.completion_tokens` at the end and it differs from the
+   count, usage wins: missing tokens are added at the last token's arrival time (they
+   came in a chunk we could not split); surplus ones are dropped from the middle, so the
+   first and last arrival times stay.
+
+Failures never raise: HTTP errors, error events in the stream, aborts, a stream that ends
+before `[DONE]`, transport errors and timeouts come back as `status` error/timeout with
+the error text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from slobench.records.record import Status
+
+_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass
+class StreamResult:
+    status: str = Status.OK
+    error: str = ""
+    token_times: list[float] = field(default_factory=list)
+    finish_s: float = math.nan
+    prompt_tokens: int | None = None
+    usage_tokens: int | None = None
+
+
+def _chunk_tokens(choice: dict[str, Any]) -> int:
+    ids = choice.get("token_ids")
+    if isinstance(ids, list):
+        return len(ids)
+    logprobs = choice.get("logprobs")
+    if isinstance(logprobs, dict) and isinstance(logprobs.get("tokens"), list):
+        return len(logprobs["tokens"])
+    delta = choice.get("delta")
+    text = choice.get("text") if delta is None else (delta or {}).get("content")
+    return 1 if text else 0
+
+
+def reconcile(times: list[float], usage: int | None) -> list[float]:
+    """Apply rule 2 of the module docstring."""
+    if usage is None or usage == len(times) or not times:
+        return times
+    if usage > len(times):
+        return times + [times[-1]] * (usage - len(times))
+    if usage <= 1:
+        return times[:usage]
+    return [*times[:usage - 1], times[-1]]
+
+
+def _handle_event(data: dict[str, Any], res: StreamResult, now: float) -> str | None:
+    """Fold one SSE event into `res`; returns an error text when the event is one."""
+    if "error" in data:
+        err = data["error"]
+        return str(err.get("message", err)) if isinstance(err, dict) else str(err)
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        res.usage_tokens = usage.get("completion_tokens", res.usage_tokens)
+        res.prompt_tokens = usage.get("prompt_tokens", res.prompt_tokens)
+    for choice in data.get("choices") or []:
+        n = _chunk_tokens(choice)
+        res.token_times.extend([now] * n)
+        if choice.get("finish_reason") == "abort":
+            return "the server aborted the request (finish_reason abort)"
+    return None
+
+
+async def stream_call(http: aiohttp.ClientSession, url: str, body: dict[str, Any],
+                      clock: Callable[[], float], timeout_s: float) -> StreamResult:
+    """POST `body` to `url` with streaming on and time every token with `clock()`."""
+    res = StreamResult()
+    done = False
+    data = json.dumps(body).encode()
+    try:
+        async with asyncio.timeout(timeout_s), http.post(url, data=data, headers=_HEADERS) as resp:
+            if resp.status != 200:
+                text = (await resp.text())[:500]
+                res.status, res.error = Status.ERROR, f"HTTP {resp.status}: {text}"
+                return res
+            async for raw in resp.content:
+                now = clock()
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    done = True
+                    break
+                try:
+                    data = json.loads(payload)
+                except ValueError:
+                    res.status, res.error = Status.ERROR, f"bad JSON in stream: {payload[:200]!r}"
+                    break
+                err = _handle_event(data, res, now)
+                if err:
+                    res.status, res.error = Status.ERROR, err
+                    break
+    except aiohttp.ClientPayloadError as exc:
+        res.status, res.error = Status.ERROR, f"stream dropped by the server: {exc}"
+    except TimeoutError:
+        res.status, res.error = Status.TIMEOUT, f"no complete response within {timeout_s:g} s"
+    except (aiohttp.ClientError, OSError) as exc:
+        res.status, res.error = Status.ERROR, f"{type(exc).__name__}: {exc}"
+    if res.status == Status.OK and not done:
+        res.status = Status.ERROR
+        res.error = (f"stream dropped by the server: it ended before [DONE] after "
+                     f"{len(res.token_times)} tokens")
+    res.token_times = reconcile(res.token_times, res.usage_tokens)
+    if res.token_times and res.status == Status.OK:
+        res.finish_s = res.token_times[-1]
+    return res

@@ -1,0 +1,150 @@
+"""A stub OpenAI completions server with known timings, to test load generators.
+
+`python -m slobench.loadgen.stub_server --port P --ttft 0.05 --gap 0.01` streams, for
+each `POST /v1/completions`, the first token `ttft` seconds after the request arrived
+and the others `gap` seconds apart (absolute deadlines, so no drift), then a usage
+chunk and `[DONE]`. It is a minimal HTTP/1.1 server on asyncio streams (keep-alive,
+chunked responses), so its own overhead stays small. With `--log FILE` it writes, per
+served request, the `vllm_xargs.arrival_s` it was sent with, its arrival time and the
+exact time each chunk was written (`time.perf_counter()`, the same clock as a client's
+on the same machine): the stub's true TTFT and TPOT, to compare a client against.
+Each chunk also carries the arrival (`stub_recv_s`) and write (`stub_sent_s`) times.
+
+The request's `model` field picks a behaviour:
+
+- anything else: normal, one token per chunk with `token_ids`;
+- `multi`: two tokens per chunk and no `token_ids` (counted through `usage`);
+- `http500`: answers HTTP 500;
+- `drop`: closes the connection after 3 tokens;
+- `abort`: sends an error event after 3 tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from typing import TextIO
+
+
+async def _until(t: float) -> None:
+    """Sleep to `t` (asyncio's timer: up to ~1 ms late; the log has the exact times)."""
+    delay = t - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _event(obj: dict) -> bytes:
+    data = b"data: " + json.dumps(obj).encode() + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _response(status: str, body: bytes, ctype: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+class StubServer:
+    def __init__(self, ttft_s: float, gap_s: float, log: TextIO | None = None) -> None:
+        self.ttft_s, self.gap_s, self.log = ttft_s, gap_s, log
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                length = 0
+                for line in lines[1:]:
+                    if line.lower().startswith("content-length:"):
+                        length = int(line.split(":", 1)[1])
+                body = await reader.readexactly(length) if length else b""
+                t_recv = time.perf_counter()
+                if method == "POST" and path == "/v1/completions":
+                    if not await self.complete(json.loads(body), t_recv, writer):
+                        return
+                elif path == "/health":
+                    writer.write(_response("200 OK", b"ok", "text/plain"))
+                elif path == "/v1/models":
+                    writer.write(_response("200 OK", b'{"object":"list","data":[{"id":"stub"}]}'))
+                else:
+                    writer.write(_response("404 Not Found", b"{}"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def complete(self, body: dict, t_recv: float, writer: asyncio.StreamWriter) -> bool:
+        """Serve one completion; False when the connection is to be dropped."""
+        mode = str(body.get("model", ""))
+        n = int(body.get("max_tokens", 16))
+        if mode == "http500":
+            writer.write(_response("500 Internal Server Error", b"stub: internal error",
+                                   "text/plain"))
+            return True
+        writer.write(STREAM_HEAD)
+        per_chunk = 2 if mode == "multi" else 1
+        sent = k = 0
+        sent_at: list[float] = []
+        while sent < n:
+            await _until(t_recv + self.ttft_s + k * self.gap_s)
+            take = min(per_chunk, n - sent)
+            choice: dict = {"index": 0, "text": " x" * take,
+                            "finish_reason": "length" if sent + take >= n else None}
+            if mode != "multi":
+                choice["token_ids"] = list(range(take))
+            sent_at.append(time.perf_counter())
+            writer.write(_event({"choices": [choice], "stub_recv_s": t_recv,
+                                 "stub_sent_s": sent_at[-1]}))
+            await writer.drain()
+            sent += take
+            k += 1
+            if mode == "drop" and sent >= 3:
+                writer.transport.abort()
+                return False
+            if mode == "abort" and sent >= 3:
+                writer.write(_event({"error": {"message": "stub: aborted", "code": 500}}))
+                writer.write(b"0\r\n\r\n")
+                return True
+        if self.log is not None:
+            xargs = body.get("vllm_xargs") or {}
+            self.log.write(json.dumps({"arrival_s": xargs.get("arrival_s"), "recv_s": t_recv,
+                                       "sent_s": sent_at, "tokens": n}) + "\n")
+            self.log.flush()
+        prompt = body.get("prompt", "")
+        p_tokens = len(prompt) if isinstance(prompt, list) else len(str(prompt).split())
+        writer.write(_event({"choices": [], "usage": {
+            "prompt_tokens": p_tokens, "completion_tokens": n, "total_tokens": p_tokens + n}}))
+        data = b"data: [DONE]\n\n"
+        writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+        return True
+
+
+async def serve(port: int, ttft_s: float, gap_s: float, log: TextIO | None = None) -> None:
+    stub = StubServer(ttft_s, gap_s, log)
+    server = await asyncio.start_server(stub.handle, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="stub OpenAI server with known timings")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--ttft", type=float, default=0.05)
+    ap.add_argument("--gap", type=float, default=0.01)
+    ap.add_argument("--log", default=None, help="write one JSON line per served request")
+    args = ap.parse_args()
+    log = open(args.log, "a") if args.log else None  # noqa: SIM115
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.port, args.ttft, args.gap, log))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Small pieces of the real-engine path: tiny model, token counting, calibration fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slobench.engines.calibrate_real import MeasuredModel
+from slobench.engines.real import check_backends, id_prompt
+from slobench.engines.tiny_model import CONFIG, make_prompt, write_tiny_model
+from slobench.errors import UserInputError
+from slobench.loadgen.stream import reconcile
+
+
+def test_tiny_model_folder_and_exact_prompts(tmp_path: Path) -> None:
+    folder = write_tiny_model(tmp_path / "tiny")
+    config = json.loads((folder / "config.json").read_text())
+    assert config == CONFIG
+    assert config["hidden_size"] // config["num_attention_heads"] in {32, 64, 80, 96, 112, 128}
+    vocab = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]
+    assert len(vocab) == config["vocab_size"]
+    words = make_prompt(300, seed=5).split()
+    assert len(words) == 300 and all(w in vocab for w in words)
+    # Prefix-consistent: a longer prompt with the same seed extends the shorter one.
+    assert make_prompt(500, seed=5).startswith(make_prompt(300, seed=5))
+
+
+def test_tiny_tokenizer_counts_words_as_tokens(tmp_path: Path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = tokenizers.Tokenizer.from_file(str(write_tiny_model(tmp_path) / "tokenizer.json"))
+    for n in (1, 17, 1000):
+        assert len(tok.encode(make_prompt(n, seed=n)).ids) == n
+
+
+def test_id_prompt_has_exact_length() -> None:
+    assert len(id_prompt(123, 4)) == 123
+    assert all(1000 <= t < 2000 for t in id_prompt(50, 9))
+
+
+@pytest.mark.parametrize("times, usage, expected", [
+    ([1.0, 2.0, 3.0], None, [1.0, 2.0, 3.0]),
+    ([1.0, 2.0, 3.0], 3, [1.0, 2.0, 3.0]),
+    ([1.0, 2.0], 4, [1.0, 2.0, 2.0, 2.0]),
+    ([1.0, 2.0, 3.0, 4.0], 2, [1.0, 4.0]),
+    ([1.0, 2.0], 1, [1.0]),
+])
+def test_usage_reconciles_token_counts(times: list[float], usage: int | None,
+                                       expected: list[float]) -> None:
+    assert reconcile(times, usage) == expected
+
+
+def test_measured_model_fit() -> None:
+    points = {16: 0.0042, 128: 0.011, 512: 0.035, 1024: 0.067}
+    m = MeasuredModel.fit(points, decode_step_s=0.0035)
+    assert m.per_token_s == pytest.approx(6.2e-5, rel=0.05)
+    assert m.prefill_time(1024) == pytest.approx(0.067, rel=0.05)
+    assert m.decode_step_time(1) == 0.0035
+    assert m.describe()["decode_step_s"] == 0.0035
+
+
+def test_real_engines_reject_backends_not_yet_inside_vllm() -> None:
+    check_backends("vllm", ["vllm"])
+    with pytest.raises(UserInputError, match="later release"):
+        check_backends("vllm", ["vllm", "slos"])
