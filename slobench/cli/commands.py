@@ -66,12 +66,19 @@ class _RichProgress:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task = None
+        self.last = ""
 
     def start(self, scenario: str, backend: str) -> None:
+        self.last = ""
         self.task = self.progress.add_task(f"{scenario} / {backend}", total=None, status="")
+
+    def probing(self, scenario: str, backend: str, rate: float) -> None:
+        assert self.task is not None
+        self.progress.update(self.task, status=f"probing {rate:.3g}/s … {self.last}")
 
     def probe(self, scenario: str, backend: str, rate: float, attainment: float) -> None:
         assert self.task is not None
+        self.last = f"(last: {rate:.3g}/s → {attainment:.1%})"
         self.progress.update(self.task, advance=1,
                              status=f"rate {rate:.3g}/s → attainment {attainment:.1%}")
 

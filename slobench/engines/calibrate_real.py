@@ -17,56 +17,18 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
-import numpy as np
 
 from slobench.engines.errors import EngineError
 from slobench.loadgen.stream import stream_call
-from slobench.perf.model import PerfModel
+from slobench.perf.measured import MeasuredModel  # re-exported: engines.real, tests
 from slobench.records.record import Status
 from slobench.runner.calibration import REFERENCE_DECODE_STEP_S, Calibration
 
 PREFILL_LENGTHS = (16, 128, 512, 1024, 2048)
 DECODE_TOKENS = 128
 REPEATS = 3
-
-
-class MeasuredModel(PerfModel):
-    """Step time fitted from a real engine: base + per_token x tokens in the step;
-    a single decode step is the measured one."""
-
-    name = "measured"
-
-    def __init__(self, base_s: float, per_token_s: float, decode_step_s: float,
-                 points: dict[int, float]) -> None:
-        self.base_s, self.per_token_s = base_s, per_token_s
-        self.decode_s, self.points = decode_step_s, points
-
-    @classmethod
-    def fit(cls, prefill_points: dict[int, float], decode_step_s: float) -> MeasuredModel:
-        xs = np.array(sorted(prefill_points), dtype=float)
-        ys = np.array([prefill_points[int(x)] for x in xs])
-        if len(xs) >= 2:
-            slope, base = np.polyfit(xs, ys, 1)
-        else:
-            slope, base = 0.0, float(ys[0])
-        slope = max(float(slope), 0.0)
-        base = max(float(base), 1e-6)
-        return cls(base, slope, decode_step_s, prefill_points)
-
-    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
-                  draft_steps: int = 0) -> float:
-        return self.base_s + self.per_token_s * (prefill_tokens + decode_tokens)
-
-    def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
-        return self.decode_s + self.per_token_s * max(0, batch - 1)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "base_s": self.base_s, "per_token_s": self.per_token_s,
-                "decode_step_s": self.decode_s,
-                "prefill_points_s": {str(k): v for k, v in self.points.items()}}
 
 
 async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
@@ -82,7 +44,7 @@ async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list
                 "stream_options": {"include_usage": True}, "temperature": 0.0}
         sent = clock()
         res = await stream_call(http, url + "/v1/completions", body, clock, timeout_s)
-        if res.status != Status.OK or not res.token_times:
+        if res.status not in (Status.OK, Status.BEST_EFFORT) or not res.token_times:
             raise EngineError(f"calibration request to {url} failed: {res.error}")
         return [t - sent for t in res.token_times]
 

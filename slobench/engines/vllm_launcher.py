@@ -152,6 +152,7 @@ class VllmServers:
         env = dict(os.environ)
         env.setdefault("HF_HUB_OFFLINE", "1")
         env["PYTHONUNBUFFERED"] = "1"
+        env["SLOBENCH_REPLICA"] = str(index)       # the SLOs-Serve plugin names its files
         if self.spec.device == "cpu":
             env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.spec.kv_cache_gib))
             if cpus:

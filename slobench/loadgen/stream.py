@@ -13,6 +13,13 @@ Token counting rule (SPEC §4: tokens, never chunks):
 Failures never raise: HTTP errors, error events in the stream, aborts, a stream that ends
 before `[DONE]`, transport errors and timeouts come back as `status` error/timeout with
 the error text.
+
+SLO admission (SLOs-Serve, `slobench.vllm_plugin`): a request the scheduler rejects comes
+back as `status` rejected: either the router's explicit error event (type
+`slo_rejected`), or, straight from a replica, a stream that completes (`[DONE]`) with no
+token and zero completion tokens (vLLM drops the zero-token abort chunk itself). A
+request served as best-effort carries `stop_reason` "slos_best_effort" on its chunks and
+comes back as `status` best_effort.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import aiohttp
 from slobench.records.record import Status
 
 _HEADERS = {"Content-Type": "application/json"}
+REJECTED_TYPE = "slo_rejected"          # the router's error event for a rejected request
+STOP_REASON_BEST_EFFORT = "slos_best_effort"
+STOP_REASON_REJECTED = "slos_rejected"
 
 
 @dataclass
@@ -39,6 +49,8 @@ class StreamResult:
     finish_s: float = math.nan
     prompt_tokens: int | None = None
     usage_tokens: int | None = None
+    best_effort: bool = False
+    rejected: bool = False
 
 
 def _chunk_tokens(choice: dict[str, Any]) -> int:
@@ -68,6 +80,8 @@ def _handle_event(data: dict[str, Any], res: StreamResult, now: float) -> str | 
     """Fold one SSE event into `res`; returns an error text when the event is one."""
     if "error" in data:
         err = data["error"]
+        if isinstance(err, dict) and err.get("type") == REJECTED_TYPE:
+            res.rejected = True
         return str(err.get("message", err)) if isinstance(err, dict) else str(err)
     usage = data.get("usage")
     if isinstance(usage, dict):
@@ -76,6 +90,12 @@ def _handle_event(data: dict[str, Any], res: StreamResult, now: float) -> str | 
     for choice in data.get("choices") or []:
         n = _chunk_tokens(choice)
         res.token_times.extend([now] * n)
+        stop = choice.get("stop_reason")
+        if stop == STOP_REASON_BEST_EFFORT:
+            res.best_effort = True
+        elif stop == STOP_REASON_REJECTED and not res.token_times:
+            res.rejected = True
+            return "rejected by SLO admission"
         if choice.get("finish_reason") == "abort":
             return "the server aborted the request (finish_reason abort)"
     return None
@@ -121,7 +141,16 @@ async def stream_call(http: aiohttp.ClientSession, url: str, body: dict[str, Any
         res.status = Status.ERROR
         res.error = (f"stream dropped by the server: it ended before [DONE] after "
                      f"{len(res.token_times)} tokens")
+    if res.rejected:
+        res.status = Status.REJECTED
+    elif (res.status == Status.OK and done and not res.token_times
+          and not res.usage_tokens and body.get("max_tokens", 1)):
+        # Completed with nothing: the SLO scheduler's zero-token abort (see docstring).
+        res.status, res.rejected = Status.REJECTED, True
+        res.error = "rejected by SLO admission (stream ended with no token)"
+    elif res.status == Status.OK and res.best_effort:
+        res.status = Status.BEST_EFFORT
     res.token_times = reconcile(res.token_times, res.usage_tokens)
-    if res.token_times and res.status == Status.OK:
+    if res.token_times and res.status in (Status.OK, Status.BEST_EFFORT):
         res.finish_s = res.token_times[-1]
     return res

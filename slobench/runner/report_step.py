@@ -31,9 +31,16 @@ def print_final_table(writer: RunWriter, console: Console) -> None:
                           _f(r["capacity_rps_per_gpu"]), _f(r.get("gain_vs_vllm"), ".2f"),
                           str(r.get("probes", "")))
         console.print(table)
+        console.print(f"output lengths: {writer.meta.get('output_lengths', 'known')} "
+                      "(the scheduler's view; --output-lengths)")
+        no_base = sorted({r["scenario"] for r in capacity
+                          if r["backend"] == "vllm" and not r["capacity_rps"] > 0})
+        if no_base:
+            console.print(f"vllm met the threshold at no rate for: {', '.join(no_base)} "
+                          "(gain undefined there, left out of the geometric mean)")
         for backend, g in headline_gains(writer).items():
             console.print(f"geometric-mean gain of [bold]{backend}[/] over vllm: "
-                          f"[bold]{g:.2f}x[/]")
+                          f"[bold]{_f(g, '.2f')}x[/]")
         return
     table = Table(title="Probes")
     for col in ("scenario", "backend", "rate", "attainment", "ttft p99 s", "tpot p99 s",

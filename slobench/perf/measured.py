@@ -1,0 +1,55 @@
+"""A step-time model fitted from a real engine's measurements (SPEC §5).
+
+Pure (numpy only): the vLLM plugin rebuilds it inside the engine process from the
+calibration the campaign wrote (`to_dict` / `from_dict`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from slobench.perf.model import PerfModel
+
+
+class MeasuredModel(PerfModel):
+    """Step time fitted from a real engine: base + per_token x tokens in the step;
+    a single decode step is the measured one."""
+
+    name = "measured"
+
+    def __init__(self, base_s: float, per_token_s: float, decode_step_s: float,
+                 points: dict[int, float]) -> None:
+        self.base_s, self.per_token_s = base_s, per_token_s
+        self.decode_s, self.points = decode_step_s, points
+
+    @classmethod
+    def fit(cls, prefill_points: dict[int, float], decode_step_s: float) -> MeasuredModel:
+        xs = np.array(sorted(prefill_points), dtype=float)
+        ys = np.array([prefill_points[int(x)] for x in xs])
+        if len(xs) >= 2:
+            slope, base = np.polyfit(xs, ys, 1)
+        else:
+            slope, base = 0.0, float(ys[0])
+        slope = max(float(slope), 0.0)
+        base = max(float(base), 1e-6)
+        return cls(base, slope, decode_step_s, prefill_points)
+
+    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
+                  draft_steps: int = 0) -> float:
+        return self.base_s + self.per_token_s * (prefill_tokens + decode_tokens)
+
+    def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
+        return self.decode_s + self.per_token_s * max(0, batch - 1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "base_s": self.base_s, "per_token_s": self.per_token_s,
+                "decode_step_s": self.decode_s,
+                "prefill_points_s": {str(k): v for k, v in self.points.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MeasuredModel:
+        points = {int(k): float(v) for k, v in (d.get("prefill_points_s") or {}).items()}
+        return cls(float(d["base_s"]), float(d["per_token_s"]), float(d["decode_step_s"]),
+                   points)

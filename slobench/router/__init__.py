@@ -1,0 +1,1 @@
+"""The SLOs-Serve multi-replica router (see `app.py`)."""

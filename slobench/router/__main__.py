@@ -1,0 +1,3 @@
+from slobench.router.app import main
+
+main()

@@ -1,0 +1,79 @@
+"""What the SLOs-Serve vLLM plugin is told, and how (pure: no vLLM import).
+
+slobench starts each replica with `--scheduler-cls slobench.vllm_plugin.scheduler.SlosScheduler`,
+the repository root on PYTHONPATH, and these environment variables:
+
+- `SLOBENCH_SLOS_CONFIG`: JSON (or a path to a JSON file) with
+  `perf` (a `MeasuredModel.describe()` or `FittedProfile.describe()` dict: the step-time
+  line the planner inverts), `tpot_tiers_s` (seed TPOT tiers; tiers seen in requests are
+  added on the fly), `kv_tokens` (optional: KV capacity the core plans with; default the
+  engine's own block count), `slos` (SlosConfig fields), `same_host` (bool: the client's
+  `arrival_monotonic_s` is on this machine's CLOCK_MONOTONIC).
+- `SLOBENCH_OVERHEAD_DIR`: folder for `replica-<i>.steps.csv` (one line per schedule()
+  call: engine monotonic time, wall seconds inside schedule(), re-planned 0/1, planned
+  token budget, tokens vLLM scheduled) and `replica-<i>.requests.jsonl` (one line per
+  request: the SLO as the scheduler read it, and the core's verdict).
+- `SLOBENCH_REPLICA`: the replica index (file names).
+
+Signals to the client: a request the core rejects is finished as aborted with no token
+(the OpenAI stream then ends with zero completion tokens: the server swallows a
+zero-token abort chunk, so "no token, then [DONE]" is the signal); a request kept as
+best-effort carries `stop_reason` "slos_best_effort" on its chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from slobench.perf.fitted import FittedProfile
+from slobench.perf.measured import MeasuredModel
+from slobench.perf.model import PerfModel
+from slobench.sched.slos.policy import SlosConfig
+
+ENV_CONFIG = "SLOBENCH_SLOS_CONFIG"
+ENV_OVERHEAD_DIR = "SLOBENCH_OVERHEAD_DIR"
+ENV_REPLICA = "SLOBENCH_REPLICA"
+SCHEDULER_CLS = "slobench.vllm_plugin.scheduler.SlosScheduler"
+STOP_REASON_REJECTED = "slos_rejected"
+STOP_REASON_BEST_EFFORT = "slos_best_effort"
+REPO_ROOT = Path(__file__).resolve().parents[2]   # holds the slobench package
+
+
+def plugin_config(perf: PerfModel, tiers_s: tuple[float, ...] = (), *,
+                  kv_tokens: int | None = None, slos: SlosConfig | None = None,
+                  same_host: bool = True) -> dict[str, Any]:
+    return {"perf": perf.describe(), "tpot_tiers_s": list(tiers_s), "kv_tokens": kv_tokens,
+            "slos": asdict(slos or SlosConfig()), "same_host": same_host}
+
+
+def perf_from_dict(d: dict[str, Any]) -> PerfModel:
+    if d.get("kind") == "fitted":
+        return FittedProfile(str(d.get("name", "fitted")),
+                             tuple(tuple(t) for t in d["terms"]),  # type: ignore[arg-type]
+                             str(d.get("source", "")))
+    return MeasuredModel.from_dict(d)
+
+
+def load_plugin_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ) if env is None else env
+    raw = env.get(ENV_CONFIG, "").strip()
+    if not raw:
+        return {}
+    if not raw.startswith("{"):
+        raw = Path(raw).read_text()
+    return dict(json.loads(raw))
+
+
+def plugin_env(config: dict[str, Any], overhead_dir: Path) -> dict[str, str]:
+    """Environment for a replica running the plugin (the launcher adds SLOBENCH_REPLICA)."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {ENV_CONFIG: json.dumps(config), ENV_OVERHEAD_DIR: str(overhead_dir),
+            "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else "")}
+
+
+def plugin_args() -> list[str]:
+    return ["--scheduler-cls", SCHEDULER_CLS]

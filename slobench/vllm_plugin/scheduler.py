@@ -1,0 +1,319 @@
+"""SLOs-Serve inside vLLM: a `vllm.v1.core.sched.scheduler.Scheduler` subclass.
+
+Loaded by `vllm serve --scheduler-cls slobench.vllm_plugin.scheduler.SlosScheduler`; it
+runs in the engine-core process (this is the only slobench module that imports vLLM).
+The decisions come from the same pure core the simulator runs (`SlosPolicy`); this class
+only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step plan:
+
+- every vLLM request gets a mirror; its SLO comes from `sampling_params.extra_args`
+  (the load generator's `vllm_xargs`); a request without one is best-effort, never
+  dropped;
+- a request the core has not admitted yet is held out of vLLM's waiting queue; one it
+  rejects is finished as aborted (no token: the client's stream ends empty) at once;
+- each step: progress is synced from vLLM (computed tokens, output tokens, first-token
+  time on this engine's clock, vLLM preemptions), the core plans the step, then
+  `self.max_num_scheduled_tokens` is set to the plan's token total, and vLLM's running
+  and waiting queues are put in the plan's order (planned requests first, in plan order:
+  due decodes, EDF prefills, decodes ahead of schedule, best-effort; then unplanned
+  admitted work; best-effort last, so vLLM's preemption, which takes the last running
+  request, hits best-effort first), and vLLM's own `schedule()` fills that budget.
+  Prefill chunk sizes follow: vLLM gives each request in queue order what it needs up
+  to the remaining budget, which is the core's chunking when the orders agree (running
+  requests come before newly started ones inside vLLM, a small deviation).
+- every `schedule()` call is timed (re-plans flagged) and written with the planned budget
+  and the tokens vLLM scheduled to `$SLOBENCH_OVERHEAD_DIR/replica-<i>.steps.csv`.
+
+Not enforced here (yet): speculative draft lengths per tier (the core's `alpha = 0`
+default asks for none), and the core's own best-effort preemptions (its KV view is a
+mirror; vLLM's real allocator preempts, best-effort first by the queue order above).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vllm.v1.core.sched.scheduler import Scheduler
+from vllm.v1.engine import EngineCoreOutput, EngineCoreOutputs, FinishReason
+from vllm.v1.request import Request, RequestStatus
+
+from slobench.sched.interface import SchedContext, Verdict
+from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
+from slobench.sched.request import SchedRequest
+from slobench.sched.slos.policy import SlosConfig, SlosPolicy
+from slobench.sched.slos.tiers import TierPlanner
+from slobench.vllm_plugin.config import (
+    ENV_OVERHEAD_DIR,
+    ENV_REPLICA,
+    STOP_REASON_BEST_EFFORT,
+    STOP_REASON_REJECTED,
+    load_plugin_config,
+    perf_from_dict,
+)
+
+FLUSH_EVERY_S = 0.5
+NO_SLO_TTFT_S = 1e9          # best-effort mirrors: deadlines that never bind
+NO_SLO_TPOT_S = 1e9
+
+
+class SlosScheduler(Scheduler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = load_plugin_config()
+        if "perf" not in cfg:
+            raise RuntimeError("SlosScheduler needs $SLOBENCH_SLOS_CONFIG with a 'perf' "
+                               "model (slobench writes it from calibration)")
+        self._perf = perf_from_dict(cfg["perf"])
+        self._same_host = bool(cfg.get("same_host", False))
+        engine_tokens = int(self.cache_config.num_gpu_blocks) * int(self.block_size)
+        kv_tokens = int(cfg.get("kv_tokens") or engine_tokens)
+        slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
+                       if k in SlosConfig.__dataclass_fields__}
+        # TPOT tiers: the configured ones plus every TPOT SLO requests bring; until the
+        # first is known the planner gets a placeholder tier (nothing decodes then).
+        self._tier_set: set[float] = {float(t) for t in cfg.get("tpot_tiers_s") or ()}
+        self._tiers: tuple[float, ...] = tuple(sorted(self._tier_set)) or (1.0,)
+        ctx = SchedContext(perf=self._perf, kv=BlockPool(max(1, kv_tokens // BLOCK_SIZE)),
+                           tpot_tiers_s=self._tiers,
+                           options={"slos": SlosConfig(**slos_fields)})
+        self.policy = SlosPolicy(ctx)
+        self._orig_max_tokens = self.max_num_scheduled_tokens
+        self._mirror: dict[str, SchedRequest] = {}        # vLLM request id -> mirror
+        self._vreq: dict[int, Request] = {}               # mirror rid -> vLLM request
+        self._held: dict[str, Request] = {}               # not yet admitted by the core
+        self._reject_outputs: list[tuple[int, EngineCoreOutput]] = []
+        self._next_rid = 0
+        self._planned: dict[str, int] = {}
+        # Overhead / diagnostics files.
+        replica = os.environ.get(ENV_REPLICA, "0")
+        out = os.environ.get(ENV_OVERHEAD_DIR)
+        self._out_dir = Path(out) if out else None
+        self._steps_path = self._req_path = None
+        if self._out_dir is not None:
+            self._out_dir.mkdir(parents=True, exist_ok=True)
+            self._steps_path = self._out_dir / f"replica-{replica}.steps.csv"
+            self._req_path = self._out_dir / f"replica-{replica}.requests.jsonl"
+        self._step_buf: list[str] = []
+        self._req_buf: list[str] = []
+        self._last_flush = time.monotonic()
+
+    # -- requests in -------------------------------------------------------------------
+    def add_request(self, request: Request) -> None:
+        known = request.request_id in self.requests
+        super().add_request(request)
+        if known or request.request_id not in self.requests:
+            return                                  # a streaming-input update: not ours
+        now = time.monotonic()
+        sr, slo = self._make_mirror(request, now)
+        last_try = bool(slo.get("last_try", True))
+        verdict = self.policy.add_request(sr, now, last_try)
+        if sr.has_slo:
+            self._add_tier(sr)
+        self._log_request(request, sr, slo, verdict, now, last_try)
+        if verdict == Verdict.PENDING:
+            self._take_out_of_waiting(request)
+            self._held[request.request_id] = request
+        elif verdict == Verdict.BEST_EFFORT:
+            request.stop_reason = STOP_REASON_BEST_EFFORT
+
+    def _make_mirror(self, request: Request, now: float) -> tuple[SchedRequest, dict]:
+        sp = request.sampling_params
+        xargs = dict(sp.extra_args or {}) if sp is not None else {}
+        # The engine's own arrival (wall clock of the API server) on this clock.
+        arrival = now - max(0.0, time.time() - float(request.arrival_time))
+        if self._same_host and isinstance(xargs.get("arrival_monotonic_s"), (int, float)):
+            arrival = float(xargs["arrival_monotonic_s"])
+        has_slo = isinstance(xargs.get("ttft_slo_s"), (int, float))
+        out_tokens = int(request.max_tokens)
+        phases: tuple[tuple[int, float], ...] = ((1, NO_SLO_TPOT_S),)
+        if has_slo:
+            starts = list(xargs.get("tpot_phase_starts") or [1])
+            tpots = list(xargs.get("tpot_slos_s") or [])
+            if tpots and len(starts) == len(tpots):
+                phases = tuple((int(f), float(t)) for f, t in zip(starts, tpots, strict=True))
+            else:
+                has_slo = False
+        expected = int(xargs.get("expected_output_tokens") or out_tokens)
+        sr = SchedRequest(rid=self._next_rid, arrival_s=arrival,
+                          prompt_tokens=int(request.num_prompt_tokens),
+                          output_tokens=out_tokens, expected_output=max(1, expected),
+                          ttft_slo_s=float(xargs["ttft_slo_s"]) if has_slo else NO_SLO_TTFT_S,
+                          phase_tpots=phases, has_slo=has_slo)
+        self._next_rid += 1
+        self._mirror[request.request_id] = sr
+        self._vreq[sr.rid] = request
+        return sr, xargs
+
+    def _add_tier(self, sr: SchedRequest) -> None:
+        """A TPOT SLO the planner has not seen: rebuild its tiers (deadline caches drop)."""
+        new = {t for _, t in sr.phase_tpots} - self._tier_set
+        if not new:
+            return
+        self._tier_set |= new
+        self._tiers = tuple(sorted(self._tier_set))
+        pol = self.policy
+        pol.planner = TierPlanner(pol.ctx.perf, self._tiers, pol.cfg.margin, pol.cfg.alpha,
+                                  pol.cfg.max_draft, idle_step_s=pol.cfg.idle_step_s)
+        pol.ctx.tpot_tiers_s = self._tiers
+        for r in pol.admitted:
+            r.sched_state.pop("due", None)
+
+    def _take_out_of_waiting(self, request: Request) -> None:
+        for queue in (self.waiting, self.kv_holding_waiting):
+            if request in queue:
+                queue.remove_request(request)
+
+    # -- the step ----------------------------------------------------------------------
+    def schedule(self, *args: Any, **kwargs: Any) -> Any:
+        t_start = time.perf_counter()
+        now = time.monotonic()
+        self._sync(now)
+        plan = self.policy.schedule(now)
+        for sr in plan.rejected:
+            self._reject(sr)
+        budget = self._enforce(plan)
+        self.max_num_scheduled_tokens = min(budget, self._orig_max_tokens)
+        out = super().schedule(*args, **kwargs)
+        wall = time.perf_counter() - t_start
+        self._step_buf.append(f"{now:.6f},{wall:.7f},{int(plan.replanned)},"
+                              f"{self.max_num_scheduled_tokens},"
+                              f"{out.total_num_scheduled_tokens}\n")
+        self.max_num_scheduled_tokens = self._orig_max_tokens
+        if now - self._last_flush > FLUSH_EVERY_S:
+            self._flush()
+        return out
+
+    def _sync(self, now: float) -> None:
+        """Progress from vLLM into the mirrors; newly finished requests leave the core."""
+        for sr in list(self._mirror.values()):
+            req = self._vreq[sr.rid]
+            if req.request_id in self._held:
+                continue
+            computed = int(req.num_computed_tokens)
+            if computed < sr.num_computed:          # vLLM preempted it (recompute)
+                self.policy.ctx.kv.free(sr)
+                sr.num_preemptions += 1
+            sr.num_computed = computed
+            generated = int(req.num_output_tokens)
+            if generated > 0 and math.isnan(sr.first_token_s):
+                sr.first_token_s = now
+            sr.generated = generated
+
+    def _enforce(self, plan: Any) -> int:
+        """Release admitted requests into vLLM's queues, order them as the plan does;
+        returns the step's token budget."""
+        pol = self.policy
+        for sr in [*pol.admitted, *pol.best_effort]:
+            req = self._vreq.get(sr.rid)
+            if req is not None and self._held.pop(req.request_id, None) is not None:
+                if sr.best_effort:
+                    req.stop_reason = STOP_REASON_BEST_EFFORT
+                self._enqueue_waiting_request(req)
+        rank: dict[str, tuple] = {}
+        budget = 0
+        for i, (sr, n) in enumerate(plan.items):
+            budget += n
+            rank[self._vreq[sr.rid].request_id] = (0, i)
+        for sr in pol.admitted:
+            rank.setdefault(self._vreq[sr.rid].request_id, (1, sr.ttft_deadline_s))
+        for k, sr in enumerate(pol.best_effort):
+            rank.setdefault(self._vreq[sr.rid].request_id, (2, k))
+        far = (3, 0)
+        self.running.sort(key=lambda r: rank.get(r.request_id, far))
+        if len(self.waiting) > 1 and hasattr(self.waiting, "clear"):
+            ordered = sorted(self.waiting, key=lambda r: rank.get(r.request_id, far))
+            self.waiting.clear()
+            for r in ordered:
+                self.waiting.add_request(r)
+        return budget
+
+    def _reject(self, sr: SchedRequest) -> None:
+        req = self._vreq.get(sr.rid)
+        if req is None:
+            return
+        self._held.pop(req.request_id, None)
+        self._log({"event": "rejected", "id": req.request_id, "t": time.monotonic()})
+        self._forget(req.request_id, sr)
+        self.finish_requests(req.request_id, RequestStatus.FINISHED_ABORTED)
+        self._reject_outputs.append((req.client_index, EngineCoreOutput(
+            request_id=req.request_id, new_token_ids=[], finish_reason=FinishReason.ABORT,
+            stop_reason=STOP_REASON_REJECTED)))
+
+    # -- requests out ------------------------------------------------------------------
+    def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
+        outputs = super().update_from_output(scheduler_output, model_runner_output)
+        for client, out in self._reject_outputs:
+            eco = outputs.get(client)
+            if eco is None:
+                outputs[client] = EngineCoreOutputs(outputs=[out])
+            else:
+                eco.outputs.append(out)
+        self._reject_outputs.clear()
+        self._drop_finished()
+        if not self.has_unfinished_requests():
+            self._flush()
+        return outputs
+
+    def finish_requests(self, request_ids: Any, finished_status: Any) -> list[Request]:
+        done = super().finish_requests(request_ids, finished_status)
+        for req in done:
+            self._held.pop(req.request_id, None)
+        self._drop_finished()
+        return done
+
+    def _drop_finished(self) -> None:
+        for rid, sr in list(self._mirror.items()):
+            req = self._vreq[sr.rid]
+            if req.is_finished():
+                self._forget(rid, sr)
+
+    def _forget(self, rid: str, sr: SchedRequest) -> None:
+        pol = self.policy
+        self._mirror.pop(rid, None)
+        self._vreq.pop(sr.rid, None)
+        pol.ctx.kv.free(sr)
+        if sr in pol.pending:
+            pol.pending.remove(sr)
+        elif sr in pol.admitted or sr in pol.best_effort:
+            pol.on_finished(sr)
+
+    def get_request_counts(self) -> tuple[int, int]:
+        running, waiting = super().get_request_counts()
+        return running, waiting + len(getattr(self, "_held", ()))
+
+    # -- files -------------------------------------------------------------------------
+    def _log_request(self, request: Request, sr: SchedRequest, xargs: dict, verdict: Verdict,
+                     now: float, last_try: bool) -> None:
+        self._log({"event": "added", "id": request.request_id, "t": now,
+                   "has_slo": sr.has_slo, "xargs": {k: v for k, v in xargs.items()
+                                                   if isinstance(v, (int, float, str, list))},
+                   "ttft_deadline_s": sr.ttft_deadline_s if sr.has_slo else None,
+                   "arrival_s": sr.arrival_s, "verdict": str(verdict), "last_try": last_try,
+                   "prompt_tokens": sr.prompt_tokens, "max_tokens": sr.output_tokens})
+
+    def _log(self, row: dict) -> None:
+        if self._req_path is not None:
+            self._req_buf.append(json.dumps(row) + "\n")
+
+    def _flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if self._steps_path is None or self._req_path is None:
+            self._step_buf.clear()
+            self._req_buf.clear()
+            return
+        if self._step_buf:
+            with self._steps_path.open("a") as fh:
+                fh.writelines(self._step_buf)
+            self._step_buf.clear()
+        if self._req_buf:
+            with self._req_path.open("a") as fh:
+                fh.writelines(self._req_buf)
+            self._req_buf.clear()
+
+    def shutdown(self) -> None:
+        self._flush()
+        super().shutdown()
