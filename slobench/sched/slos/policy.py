@@ -35,7 +35,7 @@ class SlosConfig:
     replan_finishes: int = 6         # ... or more than this many finished ...
     replan_interval_s: float = 0.1   # ... or this much time passed
     best_effort: bool = True         # keep DP-rejected requests as best-effort on the last try
-    margin: float = 0.9              # plan steps at this share of the tightest TPOT
+    margin: float = 1.0              # plan steps at this share of the tightest TPOT
     alpha: float = 0.0               # speculative acceptance rate (0: no speculation)
     max_draft: int = 1
     max_candidates: int = 64         # new requests one DP considers (EDF-first)
