@@ -7,6 +7,7 @@ plugin drives the same object from inside vLLM.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -227,33 +228,13 @@ class SlosPolicy(ReplicaScheduler):
         # Due decodes are always served, even when the limit leaves no room for them.
         budget = max(len(due_now), min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
             limit, len(due_now), context)))
-        items = plan.items
-        kv = self.ctx.kv
-        for r in due_now:
-            if budget > 0 and self._allocate(r, 1):
-                items.append((r, 1))
-                budget -= 1
-        for r in prefilling:
-            if budget <= 0:
-                break
-            n = min(r.tokens_needed, budget)
-            if self._allocate(r, n):
-                items.append((r, n))
-                budget -= n
-        # Leftover budget: decodes ahead of schedule, then best-effort work.
-        for r in later:
-            if budget <= 0:
-                break
-            if kv.allocate(r, 1):
-                items.append((r, 1))
-                budget -= 1
-        for r in self.best_effort:
-            if budget <= 0:
-                break
-            n = min(r.tokens_needed, budget)
-            if kv.allocate(r, n):
-                items.append((r, n))
-                budget -= n
+        items, kv = plan.items, self.ctx.kv
+        budget = _fill(items, due_now, budget, self._allocate)
+        budget = _fill(items, prefilling, budget, self._allocate)
+        # Leftover budget: decodes ahead of schedule, then best-effort work (which never
+        # preempts anybody for KV).
+        budget = _fill(items, later, budget, kv.allocate)
+        _fill(items, self.best_effort, budget, kv.allocate)
         return plan
 
     def _end_by_first_ttft(self, now: float, limit: float, due: list[SchedRequest],
@@ -320,3 +301,16 @@ class SlosPolicy(ReplicaScheduler):
         decoding = sum(1 for r in self.admitted if r.generated)
         waiting = len(self.pending) + len(self.admitted) - decoding + len(self.best_effort)
         return waiting, decoding
+
+
+def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budget: int,
+          allocate: Callable[[SchedRequest, int], bool]) -> int:
+    """Give each request, in order, as many of its needed tokens as the budget leaves."""
+    for r in reqs:
+        if budget <= 0:
+            break
+        n = min(r.tokens_needed, budget)
+        if allocate(r, n):
+            items.append((r, n))
+            budget -= n
+    return budget
