@@ -179,7 +179,11 @@ class SlosPolicy(ReplicaScheduler):
         the loosest tier whose TPOT its slack to the next deadline already covers."""
         if not self.cfg.slack_tiers:
             return tier
-        slack = token_deadline(r, r.generated + 1) - now
+        n = r.generated + 1
+        cache = r.sched_state.get("due")
+        if cache is None or n >= cache[3]:
+            cache = self._due_cache(r, n)
+        slack = cache[0] + n * cache[1] - now
         tiers = self.planner.tiers_s
         while tier + 1 < len(tiers) and tiers[tier + 1] <= slack:
             tier += 1
