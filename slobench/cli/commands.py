@@ -181,6 +181,73 @@ def run(
     console.print(f"results: [bold]{writer.out_dir}[/]")
 
 
+@app.command()
+def serve(
+    backend: Annotated[str, typer.Option(
+        help="slos (SLOs-Serve scheduler in every replica, router in front) | vllm (stock).")]
+    = "slos",
+    model: Annotated[str, typer.Option(help="Model to serve; 'tiny' for the tiny test model.")]
+    = "tiny",
+    replicas: Annotated[int, typer.Option(help="On CPU: vLLM servers to start.")] = 1,
+    gpus: Annotated[int | None, typer.Option(help="On GPUs: GPUs to use (replicas = gpus/tp).")]
+    = None,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel degree per replica (GPUs).")] = 1,
+    port: Annotated[int, typer.Option(help="Port of the router (slos).")] = 8000,
+    host: Annotated[str, typer.Option(help="Address the router binds (slos).")] = "127.0.0.1",
+    slo_scale: Annotated[float | None, typer.Option(
+        help="Recorded with the calibration (the plugin takes SLOs from each request).")]
+    = None,
+    best_effort: Annotated[bool, typer.Option(
+        help="Keep requests no replica admits as best-effort instead of rejecting them.")]
+    = True,
+    out: Annotated[Path, typer.Option(help="Folder for server logs and the overhead files.")]
+    = Path("results/serve"),
+    vllm_python: Annotated[str | None, typer.Option(help="Python with vLLM installed.")] = None,
+    vllm_arg: Annotated[list[str] | None, typer.Option(help="Extra `vllm serve` argument.")]
+    = None,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for /health.")]
+    = 900.0,
+) -> None:
+    """Start replicas (and, for slos, the router) and serve until Ctrl-C.
+
+    slos: the engine is calibrated first (SPEC §5) on stock replicas, which are then
+    restarted with the SLOs-Serve scheduler (`--scheduler-cls`) and put behind the
+    router on --host:--port. Clients send their SLOs per request in `vllm_xargs`
+    (ttft_slo_s, tpot_phase_starts, tpot_slos_s, expected_output_tokens); a request
+    without one is served best-effort.
+    """
+    import time
+
+    from slobench.engines.real import RealEngine
+    from slobench.sched.slos.policy import SlosConfig
+
+    if backend not in ("slos", "vllm"):
+        raise input_error("--backend", None, f"choose slos or vllm, got {backend!r}")
+    engine = RealEngine("vllm", model, out, vllm_python=vllm_python,
+                        vllm_args=list(vllm_arg or []), replicas=replicas,
+                        gpus=gpus or tp, tp=tp, startup_timeout_s=startup_timeout)
+    engine.router_host, engine.router_port = host, port
+    engine.slos_config = SlosConfig(best_effort=best_effort)
+    try:
+        with engine:
+            if backend == "slos":
+                console.print("calibrating on stock vLLM ...")
+                engine.calibrate(slo_scale)
+                engine.use_backend("slos")
+            console.print(f"serving [bold]{backend}[/] ({engine.served_model}): "
+                          + ", ".join(engine.urls) + "  (Ctrl-C stops)")
+            while True:
+                time.sleep(1.0)
+                if (msg := engine.dead()) is not None:
+                    raise EngineError(msg)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except EngineError as exc:
+        err_console.print(f"[bold red]engine failed:[/] {exc}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @app.command("tiny-model")
 def tiny_model(
     folder: Annotated[Path, typer.Argument(help="Folder to write the model into.")],

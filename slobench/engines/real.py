@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +29,28 @@ from slobench.engines.vllm_launcher import (
 from slobench.errors import input_error
 from slobench.loadgen import LoadGenConfig, run_open_loop
 from slobench.loadgen.openloop import Factory
+from slobench.perf.model import PerfModel
+from slobench.router.process import RouterProcess
 from slobench.runner.calibration import Calibration
+from slobench.sched.slos.policy import SlosConfig
 from slobench.sim.cluster import SimResult
+from slobench.vllm_plugin.config import plugin_args, plugin_config, plugin_env
 from slobench.workloads.entities import Workload
 
-REAL_BACKENDS = ("vllm",)
+REAL_BACKENDS = ("vllm", "slos")
+FLUSH_WAIT_S = 1.0             # the plugin's overhead file lags by at most its flush period
 ID_PROMPT_BASE = 1000          # token-id prompts use ids 1000..1999: valid in any real vocab
 
 
 def check_backends(engine: str, backends: list[str]) -> None:
-    bad = [b for b in backends if b not in REAL_BACKENDS]
+    allowed = REAL_BACKENDS if engine == "vllm" else ("vllm",)
+    bad = [b for b in backends if b not in allowed]
     if bad:
         raise input_error("--backends", None,
-                          f"engine {engine!r} runs backend 'vllm' (stock vLLM) only for now; "
-                          f"{', '.join(bad)} inside a real vLLM comes with a later release; "
-                          "pass --backends vllm, or use --engine sim")
+                          f"engine {engine!r} runs backends {', '.join(allowed)}; "
+                          f"{', '.join(bad)} is not available on it "
+                          "(slos needs --engine vllm: slobench loads it into the servers "
+                          "it starts); or use --engine sim")
 
 
 def id_prompt(n_tokens: int, seed: int) -> list[int]:
@@ -89,6 +98,12 @@ class RealEngine:
                                tp=self.tp, device=self.device, extra_args=extra,
                                log_dir=out_dir, startup_timeout_s=startup_timeout_s)
         self.urls = []
+        self.backend = "vllm"                   # what the running servers serve
+        self.router: RouterProcess | None = None
+        self.perf: PerfModel | None = None
+        self.slos_config: SlosConfig | None = None
+        self._overhead_dir = out_dir / "sched-overhead"
+        self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> RealEngine:
@@ -104,9 +119,43 @@ class RealEngine:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if self.servers is not None:
-            self.servers.__exit__(None, None, None)
-            self.servers = None
+        self._stop_servers()
+
+    def _stop_servers(self) -> None:
+        try:
+            if self.router is not None:
+                self.router.stop()
+                self.router = None
+        finally:
+            if self.servers is not None:
+                self.servers.__exit__(None, None, None)
+                self.servers = None
+
+    def use_backend(self, backend: str) -> None:
+        """Make the running servers serve `backend`: stock vLLM replicas (`vllm`), or
+        replicas running the SLOs-Serve scheduler plugin behind the router (`slos`);
+        restarts them when the backend changes (engine `vllm` only)."""
+        if backend == self.backend or self.engine != "vllm":
+            return
+        self._stop_servers()
+        spec = replace(self.spec)
+        if backend == "slos":
+            if self.perf is None:
+                raise EngineError("the slos backend needs a calibrated perf model first")
+            cfg = plugin_config(self.perf, kv_tokens=None, slos=self.slos_config,
+                                same_host=True)
+            spec.extra_args = [*self.spec.extra_args, *plugin_args()]
+            spec.env = {**self.spec.env, **plugin_env(cfg, self._overhead_dir)}
+            spec.log_dir = self.out_dir / "slos"
+        self.backend = backend
+        self.servers = VllmServers(spec)
+        self.servers.__enter__()
+        self.urls = self.servers.urls
+        if backend == "slos":
+            self.router = RouterProcess(self.servers.urls, spec.log_dir / "router.log",
+                                        port=self.router_port, host=self.router_host)
+            self.router.__enter__()
+            self.urls = [self.router.url]
 
     @property
     def units(self) -> int:
@@ -130,15 +179,21 @@ class RealEngine:
 
     # -- measurement -------------------------------------------------------------------
     def calibrate(self, slo_scale: float | None) -> tuple[MeasuredModel, Calibration]:
-        return calibrate_server(self.urls[0], self.served_model, self.prompt_maker,
-                                self.max_model_len, slo_scale)
+        perf, calib = calibrate_server(self.urls[0], self.served_model, self.prompt_maker,
+                                       self.max_model_len, slo_scale)
+        self.perf = perf
+        return perf, calib
 
     def dead(self) -> str | None:
+        if self.router is not None and (msg := self.router.dead()):
+            return msg
         return self.servers.dead() if self.servers is not None else None
 
     def run_probe(self, backend: str, workload: Workload, factory: Factory,
                   tiers: tuple[float, ...]) -> SimResult:
+        self.use_backend(backend)
         self._probes += 1
+        started = time.monotonic()
         cfg = LoadGenConfig(urls=self.urls, model=self.served_model, prompt=self.prompt_maker,
                             request_timeout_s=self.request_timeout_s,
                             prompt_salt=self._probes)
@@ -146,9 +201,14 @@ class RealEngine:
         self.interrupted = res.interrupted
         self.last_stalls = res.stalls
         self.fatal = res.aborted or self.dead()
-        return SimResult(outcomes=res.outcomes, timeline=[], step_overheads_s=[],
-                         replan_overheads_s=[], end_time_s=res.end_s, backlog_s=res.backlog_s,
-                         counters={"preemptions": 0})
+        steps: list[float] = []
+        replans: list[float] = []
+        if backend == "slos":
+            time.sleep(FLUSH_WAIT_S)            # the plugin flushes when it goes idle
+            steps, replans = read_overheads(self._overhead_dir, started, time.monotonic())
+        return SimResult(outcomes=res.outcomes, timeline=[], step_overheads_s=steps,
+                         replan_overheads_s=replans, end_time_s=res.end_s,
+                         backlog_s=res.backlog_s, counters={"preemptions": 0})
 
     def probe_health(self) -> dict[str, float]:
         """Summary columns on the load generator itself during the last probe: event-loop
@@ -163,6 +223,26 @@ class RealEngine:
             raise KeyboardInterrupt
         if self.fatal:
             raise EngineError(self.fatal)
+
+
+def read_overheads(folder: Path, start: float, end: float) -> tuple[list[float], list[float]]:
+    """Wall seconds of the plugin's schedule() calls in [start, end] (engine monotonic
+    clock, same host): (calls without a re-plan, calls with one)."""
+    steps: list[float] = []
+    replans: list[float] = []
+    for path in sorted(folder.glob("replica-*.steps.csv")):
+        with path.open() as fh:
+            for line in fh:
+                parts = line.split(",")
+                if len(parts) < 3:
+                    continue
+                try:
+                    t, wall, replanned = float(parts[0]), float(parts[1]), parts[2] == "1"
+                except ValueError:
+                    continue
+                if start <= t <= end:
+                    (replans if replanned else steps).append(wall)
+    return steps, replans
 
 
 def _served_model(url: str) -> tuple[str, int | None]:

@@ -134,6 +134,8 @@ class OpenLoop:
                                     self.cfg.request_timeout_s)
             out.status, out.error, out.token_times = res.status, res.error, res.token_times
             out.finish_s = res.finish_s
+            if res.replica is not None:          # behind the SLOs-Serve router
+                out.replica = res.replica
             if res.prompt_tokens is not None:
                 out.prompt_tokens = res.prompt_tokens
             ended = res.finish_s if not math.isnan(res.finish_s) else self.now()

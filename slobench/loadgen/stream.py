@@ -25,6 +25,7 @@ comes back as `status` best_effort.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class StreamResult:
     usage_tokens: int | None = None
     best_effort: bool = False
     rejected: bool = False
+    replica: int | None = None          # the router's x-slobench-replica header, if any
 
 
 def _chunk_tokens(choice: dict[str, Any]) -> int:
@@ -109,6 +111,8 @@ async def stream_call(http: aiohttp.ClientSession, url: str, body: dict[str, Any
     data = json.dumps(body).encode()
     try:
         async with asyncio.timeout(timeout_s), http.post(url, data=data, headers=_HEADERS) as resp:
+            with contextlib.suppress(TypeError, ValueError):
+                res.replica = int(resp.headers.get("x-slobench-replica"))  # type: ignore[arg-type]
             if resp.status != 200:
                 text = (await resp.text())[:500]
                 res.status, res.error = Status.ERROR, f"HTTP {resp.status}: {text}"

@@ -25,6 +25,7 @@ from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.perf.model import PerfModel
 from slobench.records.build import RunLabels, build_records
 from slobench.report.gains import geometric_mean
+from slobench.sched.slos.policy import SlosConfig
 from slobench.workloads.entities import Workload
 from slobench.workloads.generate import generate
 from slobench.workloads.scenario import list_scenarios, load_scenario
@@ -90,6 +91,7 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
                     vllm_args=cfg.vllm_args, replicas=cfg.cpu_replicas, gpus=cfg.gpus,
                     tp=cfg.tp, startup_timeout_s=cfg.startup_timeout_s,
                     request_timeout_s=cfg.request_timeout_s) as engine:
+        engine.slos_config = SlosConfig(best_effort=cfg.best_effort)
         context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
         real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context)
         return _run_campaign(real_cfg, progress, engine)

@@ -60,7 +60,10 @@ def test_measured_model_fit() -> None:
     assert m.describe()["decode_step_s"] == 0.0035
 
 
-def test_real_engines_reject_backends_not_yet_inside_vllm() -> None:
+def test_real_engines_check_backends() -> None:
     check_backends("vllm", ["vllm"])
-    with pytest.raises(UserInputError, match="later release"):
-        check_backends("vllm", ["vllm", "slos"])
+    check_backends("vllm", ["vllm", "slos"])          # slos runs inside the servers it starts
+    with pytest.raises(UserInputError, match="slos needs --engine vllm"):
+        check_backends("openai", ["vllm", "slos"])
+    with pytest.raises(UserInputError, match="sarathi"):
+        check_backends("vllm", ["sarathi"])

@@ -45,6 +45,9 @@ class SlosConfig:
     idle_step_s: float = 0.2         # longest prefill-only step when nothing decodes
     max_step_tokens: int = 8192      # cap on one step's tokens
     slack_tiers: bool = True         # plan decodes ahead of schedule in a looser tier
+    # How far a step may stretch past the planned step into decode slack (a multiple).
+    # Unbounded in the simulator, whose step times are exact; a real engine's are not.
+    max_stretch: float = float("inf")
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -219,7 +222,8 @@ class SlosPolicy(ReplicaScheduler):
             # Stretch the step up to the most urgent decode's slack: a request whose
             # first token came early (its deadlines start at arrival + TTFT SLO) or that
             # is ahead of schedule leaves room for a bigger prefill chunk.
-            limit = max(limit, min(d for d, _ in decoding) - now)
+            limit = max(limit, min(min(d for d, _ in decoding) - now,
+                                   limit * self.cfg.max_stretch))
         # Decodes that could not wait for the next step are due now; the rest are ahead
         # of schedule and only take leftover budget (a looser tier, for now).
         horizon = now + limit + tier_plan.step_s

