@@ -182,15 +182,19 @@ class OpenLoop:
 
             main = asyncio.create_task(dispatch())
             watch = asyncio.create_task(self.watch_stalls())
-            while not main.done():
-                await asyncio.wait({main}, timeout=0.5)
-                reason = abort_check() if abort_check else None
-                if reason and not main.done():
-                    aborted = reason
-                    for t in [main, *tasks]:
-                        t.cancel()
-                    await asyncio.gather(main, *tasks, return_exceptions=True)
-            watch.cancel()
+            try:
+                while not main.done():
+                    await asyncio.wait({main}, timeout=0.5)
+                    reason = abort_check() if abort_check else None
+                    if reason and not main.done():
+                        aborted = reason
+                        break
+            finally:
+                # On an abort, Ctrl-C (cancellation) or an error, stop every in-flight call
+                # before the HTTP session closes under them.
+                for t in [main, *tasks, watch]:
+                    t.cancel()
+                await asyncio.gather(main, *tasks, watch, return_exceptions=True)
             if aborted is None:
                 main.result()
         self.close_unfinished(sessions, aborted)
