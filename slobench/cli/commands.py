@@ -122,6 +122,9 @@ def run(
     trace: Annotated[Path | None, typer.Option(
         help="Azure LLM trace CSV to replay (timestamps and lengths) instead of the "
              "scenario's arrival process.")] = None,
+    best_effort: Annotated[bool, typer.Option(
+        help="slos: serve requests admission cannot fit as best-effort on their last "
+             "replica (else reject them).")] = True,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
     url: Annotated[str | None, typer.Option(
         help="--engine openai: base URL of an OpenAI-compatible server (no /v1).")] = None,
@@ -158,7 +161,8 @@ def run(
         hardware=hardware, model=model, profile=profile, rates=rate_list, requests=requests,
         seed=seed, out=out, threshold=threshold, rel_tol=tolerance, routing=routing,
         output_lengths=output_lengths, slo_scale=slo_scale, max_context=max_context,
-        trace=trace, command=command_line(), url=url, vllm_python=vllm_python,
+        trace=trace, best_effort=best_effort, command=command_line(), url=url,
+        vllm_python=vllm_python,
         vllm_args=list(vllm_arg or []), cpu_replicas=replicas,
         startup_timeout_s=startup_timeout, request_timeout_s=request_timeout)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),

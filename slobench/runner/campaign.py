@@ -119,7 +119,8 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         kv_tokens: int | None = kv_capacity_tokens(cfg.model, cfg.hardware, cfg.tp)
         calib = calibrate_model(perf, cfg.slo_scale)
         setup = SimSetup(perf=perf, replicas=cfg.replicas, kv_tokens_per_replica=kv_tokens,
-                         gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing)
+                         gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing,
+                         slos=SlosConfig(best_effort=cfg.best_effort))
         probe_fn = partial(run_sim_probe, setup)
         hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
                                     "replicas": cfg.replicas}
