@@ -94,6 +94,8 @@ class RealEngine:
         extra = list(vllm_args or [])
         if self.tiny and "--load-format" not in extra:
             extra = ["--load-format", "dummy", *extra]
+        if self.tiny and "--served-model-name" not in extra:
+            extra = ["--served-model-name", "tiny", *extra]  # clients ask for "tiny"
         self.spec = LaunchSpec(python=python, model=self.model_arg, replicas=self.replicas,
                                tp=self.tp, device=self.device, extra_args=extra,
                                log_dir=out_dir, startup_timeout_s=startup_timeout_s)
