@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import time
-import urllib.request
 
 import numpy as np
 
-from slobench.engines.vllm_launcher import find_vllm_python, free_port
+from slobench.engines.vllm_launcher import find_vllm_python
 from slobench.loadgen import LoadGenConfig, run_open_loop
+from slobench.loadgen.stub_server import running_stub
 from slobench.sched.request import SchedRequest
 from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Workload
 
@@ -122,18 +121,7 @@ def main() -> None:
     ap.add_argument("--vllm-python", default=None)
     args = ap.parse_args()
     python = find_vllm_python(args.vllm_python)
-    port = free_port()
-    stub = subprocess.Popen([sys.executable, "-m", "slobench.loadgen.stub_server", "--port",
-                             str(port), "--ttft", str(TTFT_S), "--gap", str(GAP_S)],
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_stub(TTFT_S, GAP_S) as url:
         print("| target rps | client | achieved rps | dispatch lag p99 ms | "
               "TTFT err p99 ms (from schedule) | TTFT err p99 ms (client's own) | ok |")
         print("|---|---|---|---|---|---|---|")
@@ -148,9 +136,6 @@ def main() -> None:
                       f"{s['ttft_err_p99_ms']:.2f} | {s['own_ttft_err_p99_ms']:.2f} | "
                       f"{s['ok']}/{n} |", flush=True)
                 time.sleep(0.5)
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -225,12 +225,7 @@ class VllmServers:
                 if srv.proc.poll() is not None and _group_alive(srv.proc):
                     time.sleep(0.2)
         for srv in self.servers:
-            _signal_group(srv.proc, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                srv.proc.wait(timeout=5)
-            end = time.monotonic() + 5
-            while _group_alive(srv.proc) and time.monotonic() < end:
-                time.sleep(0.1)
+            kill_group(srv.proc)
             if srv.watchdog is not None:          # its group is gone: let it exit
                 with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                     srv.watchdog.communicate(timeout=5)
@@ -295,6 +290,16 @@ def _healthy(url: str) -> bool:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def kill_group(proc: subprocess.Popen[bytes], wait_s: float = 5.0) -> None:
+    """SIGKILL a process group and wait (bounded) until every member is gone."""
+    _signal_group(proc, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=wait_s)
+    end = time.monotonic() + wait_s
+    while _group_alive(proc) and time.monotonic() < end:
+        time.sleep(0.1)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

@@ -25,7 +25,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 
@@ -132,6 +137,32 @@ async def serve(port: int, ttft_s: float, gap_s: float, log: TextIO | None = Non
     server = await asyncio.start_server(stub.handle, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
+
+
+@contextlib.contextmanager
+def running_stub(ttft_s: float, gap_s: float, log: Path | None = None) -> Iterator[str]:
+    """Run this stub in its own process group on a free port; yield its base URL."""
+    from slobench.engines.vllm_launcher import free_port, kill_group
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "slobench.loadgen.stub_server", "--port", str(port),
+           "--ttft", str(ttft_s), "--gap", str(gap_s)]
+    if log is not None:
+        cmd += ["--log", str(log)]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("stub server did not start")
+        yield url
+    finally:
+        kill_group(proc)
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from slobench.engines.errors import EngineError
 from slobench.engines.vllm_launcher import (
     _die_with_parent,
-    _group_alive,
     _healthy,
     _signal_group,
     free_port,
+    kill_group,
     log_tail,
 )
 
@@ -67,12 +67,7 @@ class RouterProcess:
         _signal_group(self.proc, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        _signal_group(self.proc, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        end = time.monotonic() + 5
-        while _group_alive(self.proc) and time.monotonic() < end:
-            time.sleep(0.1)
+        kill_group(self.proc)
         self.proc = None
 
     def __enter__(self) -> RouterProcess:

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import pytest
 
 from slobench.engines.vllm_launcher import free_port
 from slobench.loadgen import LoadGenConfig, run_open_loop
+from slobench.loadgen.stub_server import running_stub
 from slobench.records.record import Status
 from slobench.sched.request import SchedRequest
 from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Workload
@@ -39,24 +37,8 @@ def stub_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stub_url(stub_log: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "slobench.loadgen.stub_server",
-                             "--port", str(port), "--ttft", str(TTFT_S), "--gap", str(GAP_S),
-                             "--log", str(stub_log)], start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("stub server did not start")
+    with running_stub(TTFT_S, GAP_S, stub_log) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _workload(n: int, rate: float, out_tokens: int, calls: int = 1,
