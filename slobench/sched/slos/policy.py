@@ -218,16 +218,15 @@ class SlosPolicy(ReplicaScheduler):
                 prefilling.append(r)
         tier_plan = planner.plan(tuple(counts))
         limit = tier_plan.step_s
+        decoding.sort(key=itemgetter(0))
         if decoding:
             # Stretch the step up to the most urgent decode's slack: a request whose
             # first token came early (its deadlines start at arrival + TTFT SLO) or that
             # is ahead of schedule leaves room for a bigger prefill chunk.
-            limit = max(limit, min(min(d for d, _ in decoding) - now,
-                                   limit * self.cfg.max_stretch))
+            limit = max(limit, min(decoding[0][0] - now, limit * self.cfg.max_stretch))
         # Decodes that could not wait for the next step are due now; the rest are ahead
         # of schedule and only take leftover budget (a looser tier, for now).
         horizon = now + limit + tier_plan.step_s
-        decoding.sort(key=itemgetter(0))
         due_now = [r for d, r in decoding if d < horizon]
         later = [r for d, r in decoding if d >= horizon]
         prefilling.sort(key=lambda r: r.ttft_deadline_s)
@@ -317,7 +316,9 @@ def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budge
     for r in reqs:
         if budget <= 0:
             break
-        n = min(r.tokens_needed, budget)
+        n = r.prompt_tokens + r.generated - r.num_computed  # tokens_needed, inlined (hot)
+        if n > budget:
+            n = budget
         if allocate(r, n):
             items.append((r, n))
             budget -= n
