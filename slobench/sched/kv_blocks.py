@@ -24,17 +24,13 @@ class BlockPool:
     def held(self, req: SchedRequest) -> int:
         return self._held.get(req.rid, 0)
 
-    def can_allocate(self, req: SchedRequest, num_new_tokens: int) -> bool:
-        need = blocks_for(req.num_computed + num_new_tokens) - self._held.get(req.rid, 0)
-        return need <= self.free_blocks
-
     def allocate(self, req: SchedRequest, num_new_tokens: int) -> bool:
         """Grow req's blocks to hold num_computed + num_new_tokens; False if they don't fit."""
         have = self._held.get(req.rid, 0)
         tokens = req.num_computed + num_new_tokens
         if tokens <= have * BLOCK_SIZE:
             return True  # the common decode step: the last block has room
-        need = -(-tokens // BLOCK_SIZE) - have
+        need = blocks_for(tokens) - have
         if need > self.free_blocks:
             return False
         if need > 0:

@@ -45,9 +45,6 @@ class SchedRequest:
         """Tokens to compute before the next output token can be sampled."""
         return self.prompt_tokens + self.generated - self.num_computed
 
-    @property
-    def is_decoding(self) -> bool:
-        return self.generated > 0 and self.tokens_needed == 1
 
     @property
     def finished(self) -> bool:
@@ -65,6 +62,3 @@ class SchedRequest:
     def current_tpot_s(self) -> float:
         return self.tpot_for_token(self.generated + 1)
 
-    @property
-    def tightest_tpot_s(self) -> float:
-        return min(t for _, t in self.phase_tpots)

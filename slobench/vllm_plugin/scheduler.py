@@ -87,7 +87,6 @@ class SlosScheduler(Scheduler):
         self._held: dict[str, Request] = {}               # not yet admitted by the core
         self._reject_outputs: list[tuple[int, EngineCoreOutput]] = []
         self._next_rid = 0
-        self._planned: dict[str, int] = {}
         # Overhead / diagnostics files.
         replica = os.environ.get(ENV_REPLICA, "0")
         out = os.environ.get(ENV_OVERHEAD_DIR)
