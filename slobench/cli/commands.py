@@ -110,6 +110,9 @@ def run(
     = None,
     threshold: Annotated[float, typer.Option(help="Attainment the capacity must hold.")] = 0.90,
     tolerance: Annotated[float, typer.Option(help="Relative tolerance of the search.")] = 0.05,
+    min_rate: Annotated[float, typer.Option(
+        help="Lowest rate the capacity search probes; a backend failing there has "
+             "capacity 0.")] = 1e-3,
     routing: Annotated[str, typer.Option(help="round_robin | least_loaded.")] = "round_robin",
     output_lengths: Annotated[str, typer.Option(
         help="known (the paper's assumption) | unknown (plan on a predicted length).")]
@@ -124,6 +127,12 @@ def run(
     best_effort: Annotated[bool, typer.Option(
         help="slos: serve requests admission cannot fit as best-effort on their last "
              "replica (else reject them).")] = True,
+    spec_tokens: Annotated[int, typer.Option(
+        help="Speculative decoding: draft tokens per step (0: off). slos gives each TPOT "
+             "tier its own draft length (SPEC §7); --engine vllm runs vLLM's n-gram "
+             "drafter for every backend.")] = 0,
+    spec_alpha: Annotated[float, typer.Option(
+        help="Draft acceptance rate slos plans with (and the simulator draws).")] = 0.7,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
     url: Annotated[str | None, typer.Option(
         help="--engine openai: base URL of an OpenAI-compatible server (no /v1).")] = None,
@@ -158,7 +167,8 @@ def run(
     cfg = RunConfig(
         scenarios=_csv(scenario), backends=_csv(backends), engine=engine, gpus=gpus, tp=tp,
         hardware=hardware, model=model, profile=profile, rates=rate_list, requests=requests,
-        seed=seed, out=out, threshold=threshold, rel_tol=tolerance, routing=routing,
+        seed=seed, out=out, threshold=threshold, rel_tol=tolerance, min_rate=min_rate,
+        routing=routing, spec_tokens=spec_tokens, spec_alpha=spec_alpha,
         output_lengths=output_lengths, slo_scale=slo_scale, max_context=max_context,
         trace=trace, best_effort=best_effort, command=command_line(), url=url,
         vllm_python=vllm_python,
@@ -230,7 +240,7 @@ def serve(
                         vllm_args=list(vllm_arg or []), replicas=replicas,
                         gpus=gpus or tp, tp=tp, startup_timeout_s=startup_timeout)
     engine.router_host, engine.router_port = host, port
-    engine.slos_config = SlosConfig(best_effort=best_effort)
+    engine.slos_config = SlosConfig.for_real_engine(best_effort=best_effort)
     try:
         with engine:
             if backend == "slos":

@@ -25,7 +25,6 @@ from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.perf.model import PerfModel
 from slobench.records.build import RunLabels, build_records
 from slobench.report.gains import geometric_mean
-from slobench.sched.slos.policy import SlosConfig
 from slobench.workloads.entities import Workload
 from slobench.workloads.generate import generate
 from slobench.workloads.scenario import list_scenarios, load_scenario
@@ -88,10 +87,11 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
     out_dir = _out_dir(cfg, expand_scenarios(cfg.scenarios))
     out_dir.mkdir(parents=True, exist_ok=True)
     with RealEngine(cfg.engine, cfg.model, out_dir, url=cfg.url, vllm_python=cfg.vllm_python,
-                    vllm_args=cfg.vllm_args, replicas=cfg.cpu_replicas, gpus=cfg.gpus,
+                    vllm_args=[*cfg.vllm_args, *cfg.speculative_vllm_args()],
+                    replicas=cfg.cpu_replicas, gpus=cfg.gpus,
                     tp=cfg.tp, startup_timeout_s=cfg.startup_timeout_s,
                     request_timeout_s=cfg.request_timeout_s) as engine:
-        engine.slos_config = SlosConfig(best_effort=cfg.best_effort)
+        engine.slos_config = cfg.slos_config(real_engine=True)
         context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
         real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context)
         return _run_campaign(real_cfg, progress, engine)
@@ -120,7 +120,9 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         calib = calibrate_model(perf, cfg.slo_scale)
         setup = SimSetup(perf=perf, replicas=cfg.replicas, kv_tokens_per_replica=kv_tokens,
                          gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing,
-                         slos=SlosConfig(best_effort=cfg.best_effort))
+                         slos=cfg.slos_config(real_engine=False),
+                         spec_acceptance=cfg.spec_alpha if cfg.spec_tokens else 0.0,
+                         seed=cfg.seed)
         probe_fn = partial(run_sim_probe, setup)
         hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
                                     "replicas": cfg.replicas}
@@ -157,7 +159,9 @@ def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None
                    calib: Any) -> None:
     run_id, meta = writer.out_dir.name, writer.meta
     search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
-                          start_rate=float(cfg.replicas))
+                          start_rate=max(float(cfg.replicas), cfg.min_rate),
+                          min_rate=cfg.min_rate)
+    prepared = []
     for scenario in loaded:
         workload = generate(scenario, cfg.requests, cfg.seed, cfg.max_context, cfg.trace)
         if not workload.sessions:
@@ -169,28 +173,34 @@ def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None
         tiers = tpot_tiers(workload, calib.tpot_scale)
         predictor = (LengthPredictor(workload, cfg.predict_quantile)
                      if cfg.output_lengths == "unknown" else None)
-        capacities: dict[str, float] = {}
-        for backend in cfg.backends:
-            progress.start(scenario.name, backend)
-            probe = _Prober(cfg, run_id, scenario.name, backend, workload, tiers, perf,
-                            probe_fn, calib.tpot_scale, predictor, writer, progress, engine)
-            if cfg.rates:
-                for rate in cfg.rates:
-                    probe(rate)
-                progress.done(scenario.name, backend, None)
-                continue
+        prepared.append((scenario.name, workload, tiers, predictor))
+    # A real engine restarts its servers to change backend: run every scenario on one
+    # backend before the next. The simulator goes scenario by scenario.
+    order = ([(b, p) for b in cfg.backends for p in prepared] if engine is not None else
+             [(b, p) for p in prepared for b in cfg.backends])
+    capacities: dict[str, dict[str, float]] = {name: {} for name, *_ in prepared}
+    for backend, (name, workload, tiers, predictor) in order:
+        progress.start(name, backend)
+        probe = _Prober(cfg, run_id, name, backend, workload, tiers, perf,
+                        probe_fn, calib.tpot_scale, predictor, writer, progress, engine)
+        if cfg.rates:
+            for rate in cfg.rates:
+                probe(rate)
+            progress.done(name, backend, None)
+        else:
             result = capacity_search(probe, search)
-            capacities[backend] = result.capacity
+            capacities[name][backend] = result.capacity
             writer.add_capacity({
-                "run_id": run_id, "scenario": scenario.name, "backend": backend,
+                "run_id": run_id, "scenario": name, "backend": backend,
                 "engine": cfg.engine, "kind": "capacity", "rate": result.capacity,
                 "gpus": cfg.gpus, "capacity_rps": result.capacity,
                 "capacity_rps_per_gpu": result.capacity / cfg.gpus,
                 "attainment": max((a for r, a in result.probes if r == result.capacity),
                                   default=math.nan),
                 "probes": len(result.probes), "hit_max_rate": result.hit_max_rate})
-            progress.done(scenario.name, backend, result.capacity)
-        _fill_gains(writer, scenario.name, capacities)
+            progress.done(name, backend, result.capacity)
+            if len(capacities[name]) == len(cfg.backends):
+                _fill_gains(writer, name, capacities[name])
         writer.flush()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slobench.errors import input_error
+from slobench.sched.slos.policy import SlosConfig
 
 ENGINES = ("sim", "vllm", "openai")
 OUTPUT_LENGTH_MODES = ("known", "unknown")
@@ -27,6 +29,7 @@ class RunConfig:
     out: Path | None = None
     threshold: float = 0.90
     rel_tol: float = 0.05
+    min_rate: float = 1e-3                    # the search gives up below this (capacity 0)
     routing: str = "round_robin"
     output_lengths: str = "known"
     predict_quantile: float = 0.5             # unknown lengths: plan on this quantile
@@ -34,6 +37,8 @@ class RunConfig:
     max_context: int = 16384
     trace: Path | None = None
     best_effort: bool = True
+    spec_tokens: int = 0                      # speculative draft tokens (0: off)
+    spec_alpha: float = 0.7                   # their acceptance rate (planning; sim draws)
     command: str = ""
     # Real engines (--engine vllm / openai).
     url: str | None = None                    # openai: the server
@@ -55,6 +60,12 @@ class RunConfig:
             raise input_error("--requests", None, f"must be >= 1, got {self.requests}")
         if self.rates is not None and any(r <= 0 for r in self.rates):
             raise input_error("--rates", None, "every rate must be > 0")
+        if self.min_rate <= 0:
+            raise input_error("--min-rate", None, "must be > 0")
+        if self.spec_tokens < 0:
+            raise input_error("--spec-tokens", None, f"must be >= 0, got {self.spec_tokens}")
+        if not 0 <= self.spec_alpha < 1:
+            raise input_error("--spec-alpha", None, f"must be in [0, 1), got {self.spec_alpha}")
         if not 0 < self.threshold <= 1:
             raise input_error("--threshold", None, "must be in (0, 1]")
         if self.output_lengths not in OUTPUT_LENGTH_MODES:
@@ -72,3 +83,21 @@ class RunConfig:
     @property
     def replicas(self) -> int:
         return self.gpus // self.tp
+
+    def slos_config(self, real_engine: bool) -> SlosConfig:
+        """SLOs-Serve's knobs for this run: speculation as asked, a real engine's guards."""
+        spec = {"alpha": self.spec_alpha if self.spec_tokens else 0.0,
+                "max_draft": self.spec_tokens + 1}
+        if real_engine:
+            return SlosConfig.for_real_engine(best_effort=self.best_effort, **spec)
+        return SlosConfig(best_effort=self.best_effort, **spec)
+
+    def speculative_vllm_args(self) -> list[str]:
+        """vLLM's n-gram speculative decoding (it runs on CPU), for every backend alike:
+        stock vLLM drafts `spec_tokens` per step; SLOs-Serve caps each request at its
+        tier's draft length."""
+        if not self.spec_tokens:
+            return []
+        return ["--speculative-config", json.dumps({
+            "method": "ngram", "num_speculative_tokens": self.spec_tokens,
+            "prompt_lookup_max": 4, "prompt_lookup_min": 1})]

@@ -29,6 +29,8 @@ class SimSetup:
     gpu_name: str
     routing: str = "round_robin"
     slos: SlosConfig = field(default_factory=SlosConfig)
+    spec_acceptance: float = 0.0     # speculative drafts' true acceptance rate
+    seed: int = 0
 
 
 def known_backends() -> list[str]:
@@ -47,7 +49,8 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
             "max_num_batched_tokens": max_tokens, "max_num_seqs": max_seqs,
             "slos": setup.slos,
         })
-        replicas.append(SimReplica(i, setup.perf, POLICIES[backend](ctx), kv))
+        replicas.append(SimReplica(i, setup.perf, POLICIES[backend](ctx), kv,
+                                   spec_acceptance=setup.spec_acceptance, seed=setup.seed))
     router = Router(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
     return SimCluster(replicas, router).run(workload, factory)

@@ -1,7 +1,14 @@
-"""One simulated GPU replica: runs the batches its scheduler picks, step by step."""
+"""One simulated GPU replica: runs the batches its scheduler picks, step by step.
+
+A decode item of n > 1 tokens is a speculative step verifying n - 1 draft tokens: each
+draft is accepted with probability `spec_acceptance` until the first rejection (a
+seeded generator per replica), and the step yields the accepted drafts plus the one
+token the verifier samples, as vLLM's rejection sampler does.
+"""
 
 from __future__ import annotations
 
+import random
 import time
 
 from slobench.perf.model import PerfModel
@@ -12,8 +19,12 @@ from slobench.sched.request import SchedRequest
 
 class SimReplica:
     def __init__(self, index: int, perf: PerfModel, scheduler: ReplicaScheduler,
-                 kv: BlockPool) -> None:
+                 kv: BlockPool, spec_acceptance: float = 0.0, seed: int = 0) -> None:
+        if not 0.0 <= spec_acceptance < 1.0:
+            raise ValueError(f"spec_acceptance must be in [0, 1), got {spec_acceptance}")
         self.index = index
+        self.spec_acceptance = spec_acceptance
+        self._rng = random.Random(seed * 1_000_003 + index)
         self.perf = perf
         self.scheduler = scheduler
         self.kv = kv
@@ -34,10 +45,12 @@ class SimReplica:
             self.plan = None
             self.busy = False
             return plan, 0.0
-        prefill = decode = context = 0
+        prefill = decode = context = drafts = 0
         for req, n in plan.items:
-            if n == 1 and req.generated:
-                decode += 1
+            if req.generated and req.num_computed == req.prompt_tokens + req.generated - 1:
+                decode += n                     # n - 1 of them speculative drafts
+                if n > 1 + drafts:
+                    drafts = n - 1
             else:
                 prefill += n
             context += req.num_computed
@@ -45,7 +58,15 @@ class SimReplica:
         self.plan = plan
         self.busy = True
         self.last_batch_tokens = prefill + decode
-        return plan, self.perf.step_time(prefill, decode, context)
+        return plan, self.perf.step_time(prefill, decode, context, drafts)
+
+    def _accepted(self, verified: int) -> int:
+        """Tokens a speculative step over `verified` tokens yields: the drafts accepted
+        before the first rejection, plus the verifier's own token."""
+        drafts = 0
+        while drafts < verified - 1 and self._rng.random() < self.spec_acceptance:
+            drafts += 1
+        return drafts + 1
 
     def finish_step(self, now: float) -> list[SchedRequest]:
         """Apply the running batch's effects at its end time; return finished requests."""
@@ -55,16 +76,27 @@ class SimReplica:
         self.busy = False
         done: list[SchedRequest] = []
         for req, n in plan.items:
-            computed = req.num_computed + n
-            req.num_computed = computed
-            if computed == req.prompt_tokens + req.generated:
-                generated = req.generated = req.generated + 1
+            decoding = req.generated and req.num_computed == req.prompt_tokens + req.generated - 1
+            if decoding and n > 1:
+                # Speculative: only accepted tokens stay, none past the output length.
+                n = min(self._accepted(n), req.output_tokens - req.generated)
+            req.num_computed += n
+            if decoding:
+                new = n
+            elif req.num_computed == req.prompt_tokens + req.generated:
+                new = 1                         # a prefill (or a recompute) completed
+            else:
+                continue                        # a prefill chunk: no token yet
+            generated = req.generated = req.generated + new
+            if new == 1:
                 req.token_times.append(now)
-                if generated == 1:
-                    req.first_token_s = now
-                if generated >= req.output_tokens:
-                    req.finish_s = now
-                    self.kv.free(req)
-                    self.scheduler.on_finished(req)
-                    done.append(req)
+            else:
+                req.token_times.extend([now] * new)
+            if generated == new:
+                req.first_token_s = now
+            if generated >= req.output_tokens:
+                req.finish_s = now
+                self.kv.free(req)
+                self.scheduler.on_finished(req)
+                done.append(req)
         return done

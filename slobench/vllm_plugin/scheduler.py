@@ -6,7 +6,9 @@ The decisions come from the same pure core the simulator runs (`SlosPolicy`); th
 only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step plan:
 
 - every vLLM request gets a mirror; its SLO comes from `sampling_params.extra_args`
-  (the load generator's `vllm_xargs`); a request without one is best-effort, never
+  (the load generator's `vllm_xargs`), tightened by the configured guard (SLOs x
+  `slo_guard`, TTFT deadlines `guard_s` earlier: real steps overrun the model now and
+  then and tokens need time to reach the client); a request without one is best-effort, never
   dropped;
 - a request the core has not admitted yet is held out of vLLM's waiting queue; one it
   rejects is finished as aborted (no token: the client's stream ends empty) at once;
@@ -17,15 +19,24 @@ only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step p
   due decodes, EDF prefills, decodes ahead of schedule, best-effort; then unplanned
   admitted work; best-effort last, so vLLM's preemption, which takes the last running
   request, hits best-effort first), and vLLM's own `schedule()` fills that budget.
-  Prefill chunk sizes follow: vLLM gives each request in queue order what it needs up
-  to the remaining budget, which is the core's chunking when the orders agree (running
-  requests come before newly started ones inside vLLM, a small deviation).
-- every `schedule()` call is timed (re-plans flagged) and written with the planned budget
-  and the tokens vLLM scheduled to `$SLOBENCH_OVERHEAD_DIR/replica-<i>.steps.csv`.
+  Each request's tokens in the step are capped at the plan's (0 when the plan leaves
+  it out) through `_reserve_prefill_lookahead`, the per-request hook vLLM applies to
+  running and waiting requests alike after its own caps: vLLM serves running requests
+  before newly started ones, so without the cap a running long prefill would take the
+  whole budget from an earlier-deadline prefill the plan put first.
+- the core plans with the calibrated step-time line times a factor measured from this
+  engine's own recent steps (`slobench.perf.feedback`);
+- every `schedule()` call is timed (re-plans flagged) and written with the planned
+  budget, the tokens vLLM scheduled and the step-time factor to
+  `$SLOBENCH_OVERHEAD_DIR/replica-<i>.steps.csv`.
 
-Not enforced here (yet): speculative draft lengths per tier (the core's `alpha = 0`
-default asks for none), and the core's own best-effort preemptions (its KV view is a
-mirror; vLLM's real allocator preempts, best-effort first by the queue order above).
+Speculative decoding: with vLLM started with a drafter (`--spec-tokens`: n-gram), a due
+decode's cap is its tier's draft length plus one, so vLLM verifies that many of the
+proposed draft tokens (it trims the rest); the core asks for drafts only when its
+`alpha` > 0, and decodes ahead of schedule verify none.
+
+Not enforced here: the core's own best-effort preemptions (its KV view is a mirror;
+vLLM's real allocator preempts, best-effort first by the queue order above).
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.engine import EngineCoreOutput, EngineCoreOutputs, FinishReason
 from vllm.v1.request import Request, RequestStatus
 
+from slobench.perf.feedback import ScaledPerfModel, StepTimeCorrector
 from slobench.sched.interface import SchedContext, Verdict
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.request import SchedRequest
@@ -67,8 +79,15 @@ class SlosScheduler(Scheduler):
         if "perf" not in cfg:
             raise RuntimeError("SlosScheduler needs $SLOBENCH_SLOS_CONFIG with a 'perf' "
                                "model (slobench writes it from calibration)")
-        self._perf = perf_from_dict(cfg["perf"])
+        self._perf_line = perf_from_dict(cfg["perf"])
+        # The core plans with the calibrated line x a factor measured from this engine's
+        # own steps (see slobench.perf.feedback); `feedback: false` keeps the line as is.
+        self._perf = ScaledPerfModel(self._perf_line)
+        self._corrector = StepTimeCorrector() if cfg.get("feedback", True) else None
+        self._step_probe: tuple[float, int, float] | None = None  # start, tokens, predicted
         self._same_host = bool(cfg.get("same_host", False))
+        self._guard_s = float(cfg.get("guard_s") or 0.0)
+        self._slo_guard = float(cfg.get("slo_guard") or 1.0)
         engine_tokens = int(self.cache_config.num_gpu_blocks) * int(self.block_size)
         kv_tokens = int(cfg.get("kv_tokens") or engine_tokens)
         slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
@@ -87,6 +106,8 @@ class SlosScheduler(Scheduler):
         self._held: dict[str, Request] = {}               # not yet admitted by the core
         self._reject_outputs: list[tuple[int, EngineCoreOutput]] = []
         self._next_rid = 0
+        self._token_t: dict[str, list[float]] = {}        # engine times of output tokens
+        self._caps: dict[str, int] | None = None          # this step's tokens per request
         # Overhead / diagnostics files.
         replica = os.environ.get(ENV_REPLICA, "0")
         out = os.environ.get(ENV_OVERHEAD_DIR)
@@ -133,14 +154,17 @@ class SlosScheduler(Scheduler):
             starts = list(xargs.get("tpot_phase_starts") or [1])
             tpots = list(xargs.get("tpot_slos_s") or [])
             if tpots and len(starts) == len(tpots):
-                phases = tuple((int(f), float(t)) for f, t in zip(starts, tpots, strict=True))
+                phases = tuple((int(f), float(t) * self._slo_guard)
+                               for f, t in zip(starts, tpots, strict=True))
             else:
                 has_slo = False
         expected = int(xargs.get("expected_output_tokens") or out_tokens)
         sr = SchedRequest(rid=self._next_rid, arrival_s=arrival,
                           prompt_tokens=int(request.num_prompt_tokens),
                           output_tokens=out_tokens, expected_output=max(1, expected),
-                          ttft_slo_s=float(xargs["ttft_slo_s"]) if has_slo else NO_SLO_TTFT_S,
+                          ttft_slo_s=(max(0.0, float(xargs["ttft_slo_s"]) * self._slo_guard
+                                          - self._guard_s)
+                                      if has_slo else NO_SLO_TTFT_S),
                           phase_tpots=phases, has_slo=has_slo)
         self._next_rid += 1
         self._mirror[request.request_id] = sr
@@ -154,6 +178,11 @@ class SlosScheduler(Scheduler):
             return
         self._tier_set |= new
         self._tiers = tuple(sorted(self._tier_set))
+        self._rebuild_planner()
+
+    def _rebuild_planner(self) -> None:
+        """New tiers or a new step-time factor: the planner's memo and the decodes'
+        cached deadlines are stale."""
         pol = self.policy
         pol.planner = TierPlanner(pol.ctx.perf, self._tiers, pol.cfg.margin, pol.cfg.alpha,
                                   pol.cfg.max_draft, idle_step_s=pol.cfg.idle_step_s)
@@ -176,15 +205,46 @@ class SlosScheduler(Scheduler):
             self._reject(sr)
         budget = self._enforce(plan)
         self.max_num_scheduled_tokens = min(budget, self._orig_max_tokens)
-        out = super().schedule(*args, **kwargs)
+        try:
+            out = super().schedule(*args, **kwargs)
+        finally:
+            self._caps = None
         wall = time.perf_counter() - t_start
+        self._step_probe = (t_start, out.total_num_scheduled_tokens, self._predict(out))
         self._step_buf.append(f"{now:.6f},{wall:.7f},{int(plan.replanned)},"
                               f"{self.max_num_scheduled_tokens},"
-                              f"{out.total_num_scheduled_tokens}\n")
+                              f"{out.total_num_scheduled_tokens},{self._perf.factor:.3f}\n")
         self.max_num_scheduled_tokens = self._orig_max_tokens
         if now - self._last_flush > FLUSH_EVERY_S:
             self._flush()
         return out
+
+    def _predict(self, out: Any) -> float:
+        """The calibrated line's time for the batch vLLM scheduled (mirrors as of the
+        step's start)."""
+        prefill = decode = context = 0
+        for req_id, n in out.num_scheduled_tokens.items():
+            sr = self._mirror.get(req_id)
+            if sr is None:
+                continue
+            if sr.num_computed >= sr.prompt_tokens:
+                decode += n
+            else:
+                prefill += n
+            context += sr.num_computed + n
+        return self._perf_line.step_time(prefill, decode, context) if prefill + decode else 0.0
+
+    def _observe_step(self) -> None:
+        """Feed the finished step's measured time to the corrector; adopt a new factor."""
+        probe, self._step_probe = self._step_probe, None
+        if probe is None or self._corrector is None:
+            return
+        start, tokens, predicted = probe
+        self._corrector.observe(tokens, predicted, time.perf_counter() - start)
+        factor = self._corrector.factor()
+        if factor != self._perf.factor:
+            self._perf.factor = factor
+            self._rebuild_planner()
 
     def _sync(self, now: float) -> None:
         """Progress from vLLM into the mirrors; newly finished requests leave the core."""
@@ -213,10 +273,13 @@ class SlosScheduler(Scheduler):
                     req.stop_reason = STOP_REASON_BEST_EFFORT
                 self._enqueue_waiting_request(req)
         rank: dict[str, tuple] = {}
+        self._caps = {}
         budget = 0
         for i, (sr, n) in enumerate(plan.items):
             budget += n
-            rank[self._vreq[sr.rid].request_id] = (0, i)
+            rid = self._vreq[sr.rid].request_id
+            rank[rid] = (0, i)
+            self._caps[rid] = self._caps.get(rid, 0) + n
         for sr in pol.admitted:
             rank.setdefault(self._vreq[sr.rid].request_id, (1, sr.ttft_deadline_s))
         for k, sr in enumerate(pol.best_effort):
@@ -229,6 +292,13 @@ class SlosScheduler(Scheduler):
             for r in ordered:
                 self.waiting.add_request(r)
         return budget
+
+    def _reserve_prefill_lookahead(self, request: Request, num_computed_tokens: int,
+                                   num_new_tokens: int) -> int:
+        n = super()._reserve_prefill_lookahead(request, num_computed_tokens, num_new_tokens)
+        if self._caps is None:
+            return n
+        return min(n, self._caps.get(request.request_id, 0))
 
     def _reject(self, sr: SchedRequest) -> None:
         req = self._vreq.get(sr.rid)
@@ -245,6 +315,13 @@ class SlosScheduler(Scheduler):
     # -- requests out ------------------------------------------------------------------
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
         outputs = super().update_from_output(scheduler_output, model_runner_output)
+        self._observe_step()
+        now = time.monotonic()
+        for eco in outputs.values():
+            for out in eco.outputs:
+                if out.new_token_ids:
+                    self._token_t.setdefault(out.request_id, []).extend(
+                        [now] * len(out.new_token_ids))
         for client, out in self._reject_outputs:
             eco = outputs.get(client)
             if eco is None:
@@ -272,6 +349,10 @@ class SlosScheduler(Scheduler):
 
     def _forget(self, rid: str, sr: SchedRequest) -> None:
         pol = self.policy
+        times = self._token_t.pop(rid, [])
+        self._log({"event": "finished", "id": rid, "t": time.monotonic(),
+                   "best_effort": sr.best_effort, "preemptions": sr.num_preemptions,
+                   "token_t": [round(t, 5) for t in times]})
         self._mirror.pop(rid, None)
         self._vreq.pop(sr.rid, None)
         pol.ctx.kv.free(sr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from slobench.sched.slos.tiers import TierPlanner
 
 @dataclass(frozen=True)
 class SlosConfig:
-    """Knobs of SLOs-Serve; defaults follow the paper where it gives them."""
+    """Knobs of SLOs-Serve; defaults follow the paper where it gives them (and suit the
+    simulator; `for_real_engine` gives the settings for a real engine)."""
 
     replan_arrivals: int = 10        # re-plan when more than this many arrived ...
     replan_finishes: int = 6         # ... or more than this many finished ...
@@ -48,6 +50,10 @@ class SlosConfig:
     # How far a step may stretch past the planned step into decode slack (a multiple).
     # Unbounded in the simulator, whose step times are exact; a real engine's are not.
     max_stretch: float = float("inf")
+    # A decode waits for a later step only if its deadline is more than this many
+    # planned steps beyond the next one: 0 in the simulator (exact step times); a real
+    # engine's steps overrun now and then, and a deferred decode has no slack left.
+    decode_guard_steps: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -56,6 +62,17 @@ class SlosConfig:
             raise ValueError("replan_interval_s must be > 0")
         if self.max_candidates < 1:
             raise ValueError("max_candidates must be >= 1")
+        if self.decode_guard_steps < 0 or self.max_stretch < 1:
+            raise ValueError("decode_guard_steps must be >= 0 and max_stretch >= 1")
+
+    @classmethod
+    def for_real_engine(cls, **overrides: Any) -> SlosConfig:
+        """Settings for a real engine, whose step times are measured, not exact: steps
+        do not stretch into decode slack, decodes keep a step of guard, and steps are
+        planned at 80% of the tightest TPOT (the plugin also corrects the step-time
+        line online)."""
+        return cls(**{"margin": 0.8, "max_stretch": 1.0, "decode_guard_steps": 1.0,
+                      **overrides})
 
 
 @register_policy("slos")
@@ -67,6 +84,7 @@ class SlosPolicy(ReplicaScheduler):
                                    self.cfg.alpha, self.cfg.max_draft,
                                    idle_step_s=self.cfg.idle_step_s)
         self.kv_cap_tokens = int(ctx.kv.total_blocks * BLOCK_SIZE * self.cfg.kv_reserve_frac)
+        self._speculating = self.cfg.alpha > 0 and self.cfg.max_draft > 1
         # The fastest a request's KV can grow: one token per shortest possible step.
         self._fastest_step_s = ctx.perf.decode_step_time(1, 1)
         self.pending: list[SchedRequest] = []
@@ -226,17 +244,30 @@ class SlosPolicy(ReplicaScheduler):
             limit = max(limit, min(decoding[0][0] - now, limit * self.cfg.max_stretch))
         # Decodes that could not wait for the next step are due now; the rest are ahead
         # of schedule and only take leftover budget (a looser tier, for now).
-        horizon = now + limit + tier_plan.step_s
+        horizon = now + limit + (1.0 + self.cfg.decode_guard_steps) * tier_plan.step_s
         due_now = [r for d, r in decoding if d < horizon]
         later = [r for d, r in decoding if d >= horizon]
         prefilling.sort(key=lambda r: r.ttft_deadline_s)
         context = self._decode_context(due_now)
         limit = self._end_by_first_ttft(now, limit, due_now, context, prefilling)
-        # Due decodes are always served, even when the limit leaves no room for them.
-        budget = max(len(due_now), min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
-            limit, len(due_now), context)))
         items, kv = plan.items, self.ctx.kv
-        budget = _fill(items, due_now, budget, self._allocate)
+        if self._speculating and due_now:
+            # Each due decode verifies its tier's draft length this step (SPEC §7).
+            verify = [min(tier_plan.draft_len[r.sched_state["due"][2]],
+                          r.output_tokens - r.generated) for r in due_now]
+            n_decode, drafts = sum(verify), max(verify) - 1
+        else:
+            verify, n_decode, drafts = [], len(due_now), 0
+        # Due decodes are always served, even when the limit leaves no room for them.
+        budget = max(n_decode, min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
+            limit, n_decode, context, drafts)))
+        if verify:
+            for r, n in zip(due_now, verify, strict=True):
+                if self._allocate(r, n):
+                    items.append((r, n))
+                    budget -= n
+        else:
+            budget = _fill(items, due_now, budget, self._allocate)
         budget = _fill(items, prefilling, budget, self._allocate)
         # Leftover budget: decodes ahead of schedule, then best-effort work (which never
         # preempts anybody for KV).

@@ -1,0 +1,5 @@
+"""`python -m slobench` runs the command line."""
+
+from slobench.cli.app import main
+
+main()
