@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--scenarios", default="coding,chatbot,summarization")
     ap.add_argument("--requests", type=int, default=30, help="sessions per probe")
     ap.add_argument("--tolerance", type=float, default=0.25, help="capacity search tolerance")
-    ap.add_argument("--min-rate", type=float, default=0.1,
+    ap.add_argument("--min-rate", type=float, default=0.25,
                     help="lowest rate probed (a probe takes requests / rate seconds)")
     ap.add_argument("--slo-scale", type=float, default=1.0,
                     help="TPOT scale (SPEC §5); pass a negative value for slobench's "

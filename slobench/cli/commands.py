@@ -130,7 +130,8 @@ def run(
     spec_tokens: Annotated[int, typer.Option(
         help="Speculative decoding: draft tokens per step (0: off). slos gives each TPOT "
              "tier its own draft length (SPEC §7); --engine vllm runs vLLM's n-gram "
-             "drafter for every backend.")] = 0,
+             "drafter for every backend (the simulator's vllm and sarathi policies do "
+             "not draft).")] = 0,
     spec_alpha: Annotated[float, typer.Option(
         help="Draft acceptance rate slos plans with (and the simulator draws).")] = 0.7,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,

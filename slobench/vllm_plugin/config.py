@@ -9,16 +9,18 @@ the repository root on PYTHONPATH, and these environment variables:
   added on the fly), `kv_tokens` (optional: KV capacity the core plans with; default the
   engine's own block count), `slos` (SlosConfig fields), `same_host` (bool: the client's
   `arrival_monotonic_s` is on this machine's CLOCK_MONOTONIC), `guard_s` and
-  `slo_guard` (the core plans against TTFT and TPOT SLOs scaled by `slo_guard`, and TTFT
-  deadlines `guard_s` earlier still: a real engine's steps run longer than the line
-  predicts now and then, and a token reaches the client some milliseconds after the
-  step that made it; the simulator needs neither).
+  `tpot_guard` (the core plans against TTFT deadlines `guard_s` earlier and TPOTs scaled
+  by `tpot_guard`: a real engine's steps run longer than predicted now and then, and a
+  token reaches the client some milliseconds after the step that made it; the simulator
+  needs neither), `feedback` (default true: refit the step-time model online,
+  slobench.perf.feedback) and `feedback_quantile` (the share of recent steps the refitted
+  model's predictions must cover).
 - `SLOBENCH_OVERHEAD_DIR`: folder for `replica-<i>.steps.csv` (one line per schedule()
   call: engine monotonic time, wall seconds inside schedule(), re-planned 0/1, planned
-  token budget, tokens vLLM scheduled, step-time factor in use) and
+  token budget, tokens vLLM scheduled, the step time the core's model predicts) and
   `replica-<i>.requests.jsonl` (one line per request as it is added: the SLO as the
-  scheduler read it and the core's verdict; one as it leaves: its engine token times).
-  `feedback` (default true): correct the step-time line online (slobench.perf.feedback).
+  scheduler read it and the core's verdict; one as it leaves: its engine token times;
+  one per refit of the step-time model: its coefficients).
 - `SLOBENCH_REPLICA`: the replica index (file names).
 
 Signals to the client: a request the core rejects is finished as aborted with no token
@@ -49,7 +51,8 @@ STOP_REASON_BEST_EFFORT = "slos_best_effort"
 REPO_ROOT = Path(__file__).resolve().parents[2]   # holds the slobench package
 
 
-DEFAULT_SLO_GUARD = 0.9
+DEFAULT_TPOT_GUARD = 0.9
+DEFAULT_FEEDBACK_QUANTILE = 0.9
 
 
 def default_guard_s(perf: PerfModel) -> float:
@@ -60,13 +63,17 @@ def default_guard_s(perf: PerfModel) -> float:
 def plugin_config(perf: PerfModel, tiers_s: tuple[float, ...] = (), *,
                   kv_tokens: int | None = None, slos: SlosConfig | None = None,
                   same_host: bool = True, guard_s: float | None = None,
-                  slo_guard: float = DEFAULT_SLO_GUARD) -> dict[str, Any]:
-    if not 0 < slo_guard <= 1:
-        raise ValueError(f"slo_guard must be in (0, 1], got {slo_guard}")
+                  tpot_guard: float = DEFAULT_TPOT_GUARD,
+                  feedback_quantile: float = DEFAULT_FEEDBACK_QUANTILE) -> dict[str, Any]:
+    if not 0 < tpot_guard <= 1:
+        raise ValueError(f"tpot_guard must be in (0, 1], got {tpot_guard}")
+    if not 0 < feedback_quantile <= 1:
+        raise ValueError(f"feedback_quantile must be in (0, 1], got {feedback_quantile}")
     return {"perf": perf.describe(), "tpot_tiers_s": list(tiers_s), "kv_tokens": kv_tokens,
             "slos": asdict(slos or SlosConfig.for_real_engine()), "same_host": same_host,
             "guard_s": default_guard_s(perf) if guard_s is None else max(0.0, guard_s),
-            "slo_guard": slo_guard}
+            "tpot_guard": tpot_guard, "feedback": True,
+            "feedback_quantile": feedback_quantile}
 
 
 def perf_from_dict(d: dict[str, Any]) -> PerfModel:

@@ -6,8 +6,8 @@ The decisions come from the same pure core the simulator runs (`SlosPolicy`); th
 only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step plan:
 
 - every vLLM request gets a mirror; its SLO comes from `sampling_params.extra_args`
-  (the load generator's `vllm_xargs`), tightened by the configured guard (SLOs x
-  `slo_guard`, TTFT deadlines `guard_s` earlier: real steps overrun the model now and
+  (the load generator's `vllm_xargs`), tightened by the configured guards (TPOTs x
+  `tpot_guard`, TTFT deadlines `guard_s` earlier: real steps overrun the model now and
   then and tokens need time to reach the client); a request without one is best-effort, never
   dropped;
 - a request the core has not admitted yet is held out of vLLM's waiting queue; one it
@@ -24,10 +24,10 @@ only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step p
   running and waiting requests alike after its own caps: vLLM serves running requests
   before newly started ones, so without the cap a running long prefill would take the
   whole budget from an earlier-deadline prefill the plan put first.
-- the core plans with the calibrated step-time line times a factor measured from this
-  engine's own recent steps (`slobench.perf.feedback`);
+- the core plans with a step-time model refitted from this engine's own recent steps,
+  starting from the calibrated one (`slobench.perf.feedback`);
 - every `schedule()` call is timed (re-plans flagged) and written with the planned
-  budget, the tokens vLLM scheduled and the step-time factor to
+  budget, the tokens vLLM scheduled and the step time the model predicts to
   `$SLOBENCH_OVERHEAD_DIR/replica-<i>.steps.csv`.
 
 Speculative decoding: with vLLM started with a drafter (`--spec-tokens`: n-gram), a due
@@ -52,13 +52,14 @@ from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.engine import EngineCoreOutput, EngineCoreOutputs, FinishReason
 from vllm.v1.request import Request, RequestStatus
 
-from slobench.perf.feedback import ScaledPerfModel, StepTimeCorrector
+from slobench.perf.feedback import OnlineStepModel
 from slobench.sched.interface import SchedContext, Verdict
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.request import SchedRequest
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 from slobench.sched.slos.tiers import TierPlanner
 from slobench.vllm_plugin.config import (
+    DEFAULT_FEEDBACK_QUANTILE,
     ENV_OVERHEAD_DIR,
     ENV_REPLICA,
     STOP_REASON_BEST_EFFORT,
@@ -68,6 +69,7 @@ from slobench.vllm_plugin.config import (
 )
 
 FLUSH_EVERY_S = 0.5
+IDLE_GAP_S = 0.005           # longer from outputs to the next schedule(): the engine idled
 NO_SLO_TTFT_S = 1e9          # best-effort mirrors: deadlines that never bind
 NO_SLO_TPOT_S = 1e9
 
@@ -79,15 +81,20 @@ class SlosScheduler(Scheduler):
         if "perf" not in cfg:
             raise RuntimeError("SlosScheduler needs $SLOBENCH_SLOS_CONFIG with a 'perf' "
                                "model (slobench writes it from calibration)")
-        self._perf_line = perf_from_dict(cfg["perf"])
-        # The core plans with the calibrated line x a factor measured from this engine's
-        # own steps (see slobench.perf.feedback); `feedback: false` keeps the line as is.
-        self._perf = ScaledPerfModel(self._perf_line)
-        self._corrector = StepTimeCorrector() if cfg.get("feedback", True) else None
-        self._step_probe: tuple[float, int, float] | None = None  # start, tokens, predicted
+        calibrated = perf_from_dict(cfg["perf"])
+        # The core plans with a step-time model refitted from this engine's own steps
+        # (slobench.perf.feedback), starting from the calibrated one; `feedback: false`
+        # keeps the calibrated model.
+        self._online = (OnlineStepModel(calibrated, quantile=float(cfg.get(
+            "feedback_quantile", DEFAULT_FEEDBACK_QUANTILE)))
+            if cfg.get("feedback", True) else None)
+        self._perf = self._online or calibrated
+        # The last step: (start, tokens, context), and when its outputs were processed.
+        self._step_probe: tuple[float, int, int] | None = None
+        self._step_done: float | None = None
         self._same_host = bool(cfg.get("same_host", False))
         self._guard_s = float(cfg.get("guard_s") or 0.0)
-        self._slo_guard = float(cfg.get("slo_guard") or 1.0)
+        self._tpot_guard = float(cfg.get("tpot_guard") or 1.0)
         engine_tokens = int(self.cache_config.num_gpu_blocks) * int(self.block_size)
         kv_tokens = int(cfg.get("kv_tokens") or engine_tokens)
         slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
@@ -154,7 +161,7 @@ class SlosScheduler(Scheduler):
             starts = list(xargs.get("tpot_phase_starts") or [1])
             tpots = list(xargs.get("tpot_slos_s") or [])
             if tpots and len(starts) == len(tpots):
-                phases = tuple((int(f), float(t) * self._slo_guard)
+                phases = tuple((int(f), float(t) * self._tpot_guard)
                                for f, t in zip(starts, tpots, strict=True))
             else:
                 has_slo = False
@@ -162,7 +169,7 @@ class SlosScheduler(Scheduler):
         sr = SchedRequest(rid=self._next_rid, arrival_s=arrival,
                           prompt_tokens=int(request.num_prompt_tokens),
                           output_tokens=out_tokens, expected_output=max(1, expected),
-                          ttft_slo_s=(max(0.0, float(xargs["ttft_slo_s"]) * self._slo_guard
+                          ttft_slo_s=(max(0.0, float(xargs["ttft_slo_s"]) * self._tpot_guard
                                           - self._guard_s)
                                       if has_slo else NO_SLO_TTFT_S),
                           phase_tpots=phases, has_slo=has_slo)
@@ -181,7 +188,7 @@ class SlosScheduler(Scheduler):
         self._rebuild_planner()
 
     def _rebuild_planner(self) -> None:
-        """New tiers or a new step-time factor: the planner's memo and the decodes'
+        """New tiers or a refitted step-time model: the planner's memo and the decodes'
         cached deadlines are stale."""
         pol = self.policy
         pol.planner = TierPlanner(pol.ctx.perf, self._tiers, pol.cfg.margin, pol.cfg.alpha,
@@ -198,6 +205,7 @@ class SlosScheduler(Scheduler):
     # -- the step ----------------------------------------------------------------------
     def schedule(self, *args: Any, **kwargs: Any) -> Any:
         t_start = time.perf_counter()
+        self._observe_step(t_start)
         now = time.monotonic()
         self._sync(now)
         plan = self.policy.schedule(now)
@@ -210,41 +218,40 @@ class SlosScheduler(Scheduler):
         finally:
             self._caps = None
         wall = time.perf_counter() - t_start
-        self._step_probe = (t_start, out.total_num_scheduled_tokens, self._predict(out))
+        tokens, context = self._batch_shape(out)
+        self._step_probe = (t_start, tokens, context) if tokens else None
+        predicted = self._perf.step_time(0, tokens, context) if tokens else 0.0
         self._step_buf.append(f"{now:.6f},{wall:.7f},{int(plan.replanned)},"
                               f"{self.max_num_scheduled_tokens},"
-                              f"{out.total_num_scheduled_tokens},{self._perf.factor:.3f}\n")
+                              f"{out.total_num_scheduled_tokens},{predicted:.6f}\n")
         self.max_num_scheduled_tokens = self._orig_max_tokens
         if now - self._last_flush > FLUSH_EVERY_S:
             self._flush()
         return out
 
-    def _predict(self, out: Any) -> float:
-        """The calibrated line's time for the batch vLLM scheduled (mirrors as of the
-        step's start)."""
-        prefill = decode = context = 0
+    def _batch_shape(self, out: Any) -> tuple[int, int]:
+        """Tokens vLLM scheduled and the context they attend to (mirrors as of the
+        step's start: each request's computed tokens plus its new ones)."""
+        tokens = context = 0
         for req_id, n in out.num_scheduled_tokens.items():
             sr = self._mirror.get(req_id)
-            if sr is None:
-                continue
-            if sr.num_computed >= sr.prompt_tokens:
-                decode += n
-            else:
-                prefill += n
-            context += sr.num_computed + n
-        return self._perf_line.step_time(prefill, decode, context) if prefill + decode else 0.0
+            tokens += n
+            context += (sr.num_computed if sr is not None else 0) + n
+        return tokens, context
 
-    def _observe_step(self) -> None:
-        """Feed the finished step's measured time to the corrector; adopt a new factor."""
-        probe, self._step_probe = self._step_probe, None
-        if probe is None or self._corrector is None:
+    def _observe_step(self, now: float) -> None:
+        """The last step's duration, from its schedule() to this one (the engine loop's
+        own cost included; an idle wait after its outputs is not), to the online model."""
+        probe, done = self._step_probe, self._step_done
+        self._step_probe = self._step_done = None
+        if probe is None or done is None or self._online is None:
             return
-        start, tokens, predicted = probe
-        self._corrector.observe(tokens, predicted, time.perf_counter() - start)
-        factor = self._corrector.factor()
-        if factor != self._perf.factor:
-            self._perf.factor = factor
+        start, tokens, context = probe
+        measured = (done - start) + min(now - done, IDLE_GAP_S)
+        if self._online.observe(tokens, context, measured):
             self._rebuild_planner()
+            self._log({"event": "perf_model", "t": time.monotonic(),
+                       "coef": self._online.coef, "inflation": self._online.inflation})
 
     def _sync(self, now: float) -> None:
         """Progress from vLLM into the mirrors; newly finished requests leave the core."""
@@ -315,7 +322,7 @@ class SlosScheduler(Scheduler):
     # -- requests out ------------------------------------------------------------------
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
         outputs = super().update_from_output(scheduler_output, model_runner_output)
-        self._observe_step()
+        self._step_done = time.perf_counter()
         now = time.monotonic()
         for eco in outputs.values():
             for out in eco.outputs:

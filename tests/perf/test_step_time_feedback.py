@@ -1,81 +1,109 @@
-"""Online step-time correction (slobench.perf.feedback)."""
+"""The online step-time model (slobench.perf.feedback)."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from slobench.perf.feedback import ScaledPerfModel, StepTimeCorrector
-from slobench.perf.fitted import REFERENCE_PROFILES
+from slobench.perf.feedback import OnlineStepModel
 from slobench.perf.measured import MeasuredModel
 
-LINE = MeasuredModel(base_s=0.002, per_token_s=7e-5, decode_step_s=0.004, points={})
+PRIOR = MeasuredModel(base_s=0.0008, per_token_s=7e-5, decode_step_s=0.002, points={})
 
 
-def test_scaled_model_multiplies_step_time() -> None:
-    scaled = ScaledPerfModel(LINE, 2.5)
-    assert scaled.step_time(100, 3, 500) == pytest.approx(2.5 * LINE.step_time(100, 3, 500))
-    assert scaled.decode_step_time(1) == pytest.approx(2.5 * LINE.decode_step_time(1))
+def engine_time(tokens: int, context: int) -> float:
+    """A 'loaded engine': 6 ms a step, 50 us a token, 1 us per context token."""
+    return 0.006 + 5e-5 * tokens + 1e-6 * context
 
 
-@pytest.mark.parametrize("inner", [LINE, next(iter(REFERENCE_PROFILES.values()))])
-@pytest.mark.parametrize("factor", [0.6, 1.0, 2.35])
-def test_scaled_inverse_is_exact_for_the_scaled_times(inner, factor: float) -> None:
-    scaled = ScaledPerfModel(inner, factor)
-    for budget, decodes, context in [(0.025, 0, 0), (0.05, 4, 2000), (0.2, 16, 8000)]:
-        n = scaled.max_batch_tokens(budget, decodes, context)
-        if n == 0:
-            assert scaled.batch_time(decodes, decodes, context, 0) > budget
-            continue
-        assert scaled.batch_time(n, decodes, context, 0) <= budget
-        assert scaled.batch_time(n + 1, decodes, context, 0) > budget
+def fed(model: OnlineStepModel, steps: int, noise: float = 0.0, seed: int = 0) -> int:
+    rng = random.Random(seed)
+    changes = 0
+    for _ in range(steps):
+        tokens = rng.choice([1, 2, 8, 128, 256, 512, 1024])
+        context = tokens + rng.randrange(0, 4000)
+        measured = engine_time(tokens, context) * (1 + noise * rng.random())
+        changes += model.observe(tokens, context, measured)
+    return changes
 
 
-def test_changing_the_factor_changes_the_budget() -> None:
-    scaled = ScaledPerfModel(LINE)
-    before = scaled.max_batch_tokens(0.05)
-    scaled.factor = 2.0
-    assert scaled.max_batch_tokens(0.05) < before
+def test_prior_is_used_until_enough_steps_are_seen() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
+    assert fed(model, 39) == 0
+    assert model.step_time(100, 0, 100) == PRIOR.step_time(100, 0, 100)
+    assert model.decode_step_time(4) == PRIOR.decode_step_time(4)
 
 
-def test_corrector_keeps_factor_one_until_enough_samples() -> None:
-    c = StepTimeCorrector(min_samples=20)
-    for _ in range(19):
-        c.observe(256, 0.02, 0.05)
-    assert c.factor() == 1.0
-    c.observe(256, 0.02, 0.05)
-    assert c.factor() == pytest.approx(2.5)
+def test_noiseless_steps_are_learned_exactly() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
+    assert fed(model, 200) >= 1
+    assert model.inflation == pytest.approx(1.0)
+    for tokens, context in [(1, 600), (300, 2300), (2048, 2048)]:
+        assert model.step_time(tokens, 0, context) == pytest.approx(
+            engine_time(tokens, context), rel=1e-6)
 
 
-def test_corrector_ignores_short_steps() -> None:
-    c = StepTimeCorrector(min_samples=5, min_tokens=32)
-    for _ in range(50):
-        c.observe(1, 0.002, 0.006)       # decode-only: mostly fixed overhead
-    assert c.samples == 0 and c.factor() == 1.0
+def test_noisy_steps_are_covered_by_the_inflation_quantile() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, quantile=0.9)
+    fed(model, 400, noise=0.5, seed=1)
+    rng = random.Random(2)
+    covered = 0
+    for _ in range(1000):
+        tokens = rng.choice([1, 64, 256, 1024])
+        context = tokens + rng.randrange(0, 4000)
+        measured = engine_time(tokens, context) * (1 + 0.5 * rng.random())
+        covered += measured <= model.step_time(tokens, 0, context)
+    assert 0.8 <= covered / 1000 <= 0.98
 
 
-def test_corrector_takes_an_upper_quantile_rounded_and_clamped() -> None:
-    c = StepTimeCorrector(window=100, quantile=0.9, min_samples=10, granularity=0.05)
-    for i in range(100):                  # ratios 1.00, 1.01, ..., 1.99
-        c.observe(100, 1.0, 1.0 + i / 100)
-    assert c.factor() == pytest.approx(1.9)
-    for _ in range(100):
-        c.observe(100, 1.0, 40.0)
-    assert c.factor() == 4.0              # clamped at hi
-    for _ in range(100):
-        c.observe(100, 1.0, 0.01)
-    assert c.factor() == 0.5              # clamped at lo
+def test_inverse_stays_exact_after_a_refit() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
+    fed(model, 120)
+    for budget, decodes, context in [(0.02, 0, 0), (0.05, 4, 2000), (0.2, 16, 8000)]:
+        n = model.max_batch_tokens(budget, decodes, context)
+        assert n > 0
+        assert model.batch_time(n, decodes, context, 0) <= budget
+        assert model.batch_time(n + 1, decodes, context, 0) > budget
 
 
-def test_corrector_window_forgets_old_steps() -> None:
-    c = StepTimeCorrector(window=20, min_samples=10)
-    for _ in range(20):
-        c.observe(100, 0.01, 0.03)
-    for _ in range(20):
-        c.observe(100, 0.01, 0.012)
-    assert c.factor() == pytest.approx(1.2)
+def test_small_drifts_do_not_count_as_a_change() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, min_change=0.05)
+    fed(model, 100)
+    assert fed(model, 200, seed=5) == 0       # the same engine: nothing new to adopt
 
 
-@pytest.mark.parametrize("kwargs", [{"quantile": 0.0}, {"lo": 1.5}, {"hi": 0.9}])
-def test_corrector_rejects_bad_settings(kwargs: dict) -> None:
+def test_coefficients_stay_non_negative() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=10, refit_every=10)
+    for i in range(60):                        # time falls with context: a bogus trend
+        model.observe(100, 10 * i, 0.05 - 0.0005 * i)
+    assert model.coef is not None and min(model.coef) >= 0
+
+
+def test_unusable_observations_are_ignored() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=3, refit_every=1)
+    assert not model.observe(0, 100, 0.01)
+    assert not model.observe(10, 100, 0.0)
+    assert model.coef is None
+
+
+@pytest.mark.parametrize("kwargs", [{"quantile": 0.0}, {"max_inflation": 0.5},
+                                    {"min_samples": 2}])
+def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
-        StepTimeCorrector(**kwargs)
+        OnlineStepModel(PRIOR, **kwargs)
+
+
+def test_a_stretch_of_pure_decoding_keeps_the_per_token_cost() -> None:
+    model = OnlineStepModel(PRIOR, window=100, min_samples=40, refit_every=10)
+    fed(model, 200)
+    for _ in range(500):                      # long outputs: only 1-token steps for a while
+        model.observe(1, 3000, engine_time(1, 3000))
+    assert model.step_time(512, 0, 2048) == pytest.approx(engine_time(512, 2048), rel=0.05)
+
+
+def test_no_fit_before_enough_large_steps() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=10, refit_every=1, min_large=5)
+    for _ in range(50):
+        model.observe(1, 500, 0.006)
+    assert model.coef is None

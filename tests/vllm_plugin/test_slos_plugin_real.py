@@ -31,7 +31,7 @@ from slobench.sched.slos.policy import SlosConfig
 pytestmark = pytest.mark.real_engine
 
 VLLM_PYTHON = find_vllm_python()
-RATES = [3.0, 12.0]          # sessions/s on 2 CPU replicas: the second overloads them
+RATES = [4.0, 24.0]          # sessions/s on 2 CPU replicas: the second overloads them
 SESSIONS = 120               # per probe (some are dropped as longer than the context)
 SLO_SCALE = 1.0              # the paper's TPOT ms as they are (calibrated ones: ~5 ms here)
 
@@ -99,10 +99,13 @@ def test_plugin_never_schedules_beyond_the_planned_budget(campaign) -> None:
     over = [row for row in lines if int(row[4]) > int(row[3])]
     assert over == [], over[:5]
     assert any(int(row[4]) > 0 for row in lines)
-    # The step-time factor the core planned with: measured from the engine's own steps
-    # (a loaded 2-core host runs steps slower than the quiet calibration predicts).
-    factors = {float(row[5]) for row in lines}
-    assert all(0.5 <= f <= 4.0 for f in factors) and factors != {1.0}, factors
+    # The core planned with a step-time model refitted from the engine's own steps (a
+    # loaded 2-core host runs steps slower than the quiet calibration says).
+    assert all(float(row[5]) > 0 for row in lines if int(row[4]) > 0)
+    refits = [json.loads(line) for path in
+              (engine.out_dir / "sched-overhead").glob("replica-*.requests.jsonl")
+              for line in path.read_text().splitlines() if '"perf_model"' in line]
+    assert refits and all(min(r["coef"]) >= 0 and r["inflation"] >= 1 for r in refits)
 
 
 def _direct(url: str, model: str, xargs: dict | None) -> object:
