@@ -8,9 +8,9 @@ the repository root on PYTHONPATH, and these environment variables:
   line the planner inverts), `tpot_tiers_s` (seed TPOT tiers; tiers seen in requests are
   added on the fly), `kv_tokens` (optional: KV capacity the core plans with; default the
   engine's own block count), `slos` (SlosConfig fields), `same_host` (bool: the client's
-  `arrival_monotonic_s` is on this machine's CLOCK_MONOTONIC), `guard_s` and
-  `tpot_guard` (the core plans against TTFT deadlines `guard_s` earlier and TPOTs scaled
-  by `tpot_guard`: a real engine's steps run longer than predicted now and then, and a
+  `arrival_monotonic_s` is on this machine's CLOCK_MONOTONIC), `slo_guard` and `guard_s`
+  (the core plans against TTFT and TPOT SLOs x `slo_guard`, and TTFT deadlines `guard_s`
+  earlier still: a real engine's steps run longer than predicted now and then, and a
   token reaches the client some milliseconds after the step that made it; the simulator
   needs neither), `feedback` (default true: refit the step-time model online,
   slobench.perf.feedback) and `feedback_quantile` (the share of recent steps the refitted
@@ -51,7 +51,7 @@ STOP_REASON_BEST_EFFORT = "slos_best_effort"
 REPO_ROOT = Path(__file__).resolve().parents[2]   # holds the slobench package
 
 
-DEFAULT_TPOT_GUARD = 0.9
+DEFAULT_SLO_GUARD = 0.9
 DEFAULT_FEEDBACK_QUANTILE = 0.9
 
 
@@ -63,16 +63,16 @@ def default_guard_s(perf: PerfModel) -> float:
 def plugin_config(perf: PerfModel, tiers_s: tuple[float, ...] = (), *,
                   kv_tokens: int | None = None, slos: SlosConfig | None = None,
                   same_host: bool = True, guard_s: float | None = None,
-                  tpot_guard: float = DEFAULT_TPOT_GUARD,
+                  slo_guard: float = DEFAULT_SLO_GUARD,
                   feedback_quantile: float = DEFAULT_FEEDBACK_QUANTILE) -> dict[str, Any]:
-    if not 0 < tpot_guard <= 1:
-        raise ValueError(f"tpot_guard must be in (0, 1], got {tpot_guard}")
+    if not 0 < slo_guard <= 1:
+        raise ValueError(f"slo_guard must be in (0, 1], got {slo_guard}")
     if not 0 < feedback_quantile <= 1:
         raise ValueError(f"feedback_quantile must be in (0, 1], got {feedback_quantile}")
     return {"perf": perf.describe(), "tpot_tiers_s": list(tiers_s), "kv_tokens": kv_tokens,
             "slos": asdict(slos or SlosConfig.for_real_engine()), "same_host": same_host,
             "guard_s": default_guard_s(perf) if guard_s is None else max(0.0, guard_s),
-            "tpot_guard": tpot_guard, "feedback": True,
+            "slo_guard": slo_guard, "feedback": True,
             "feedback_quantile": feedback_quantile}
 
 

@@ -6,8 +6,8 @@ The decisions come from the same pure core the simulator runs (`SlosPolicy`); th
 only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step plan:
 
 - every vLLM request gets a mirror; its SLO comes from `sampling_params.extra_args`
-  (the load generator's `vllm_xargs`), tightened by the configured guards (TPOTs x
-  `tpot_guard`, TTFT deadlines `guard_s` earlier: real steps overrun the model now and
+  (the load generator's `vllm_xargs`), tightened by the configured guards (SLOs x
+  `slo_guard`, TTFT deadlines `guard_s` earlier still: real steps overrun the model now and
   then and tokens need time to reach the client); a request without one is best-effort, never
   dropped;
 - a request the core has not admitted yet is held out of vLLM's waiting queue; one it
@@ -94,7 +94,7 @@ class SlosScheduler(Scheduler):
         self._step_done: float | None = None
         self._same_host = bool(cfg.get("same_host", False))
         self._guard_s = float(cfg.get("guard_s") or 0.0)
-        self._tpot_guard = float(cfg.get("tpot_guard") or 1.0)
+        self._slo_guard = float(cfg.get("slo_guard") or 1.0)
         engine_tokens = int(self.cache_config.num_gpu_blocks) * int(self.block_size)
         kv_tokens = int(cfg.get("kv_tokens") or engine_tokens)
         slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
@@ -161,7 +161,7 @@ class SlosScheduler(Scheduler):
             starts = list(xargs.get("tpot_phase_starts") or [1])
             tpots = list(xargs.get("tpot_slos_s") or [])
             if tpots and len(starts) == len(tpots):
-                phases = tuple((int(f), float(t) * self._tpot_guard)
+                phases = tuple((int(f), float(t) * self._slo_guard)
                                for f, t in zip(starts, tpots, strict=True))
             else:
                 has_slo = False
@@ -169,7 +169,7 @@ class SlosScheduler(Scheduler):
         sr = SchedRequest(rid=self._next_rid, arrival_s=arrival,
                           prompt_tokens=int(request.num_prompt_tokens),
                           output_tokens=out_tokens, expected_output=max(1, expected),
-                          ttft_slo_s=(max(0.0, float(xargs["ttft_slo_s"]) * self._tpot_guard
+                          ttft_slo_s=(max(0.0, float(xargs["ttft_slo_s"]) * self._slo_guard
                                           - self._guard_s)
                                       if has_slo else NO_SLO_TTFT_S),
                           phase_tpots=phases, has_slo=has_slo)

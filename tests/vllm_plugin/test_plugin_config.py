@@ -42,7 +42,7 @@ def test_default_config_uses_real_engine_settings_and_a_guard() -> None:
     cfg = plugin_config(LINE)
     assert cfg["slos"]["max_stretch"] == SlosConfig.for_real_engine().max_stretch
     assert cfg["guard_s"] == default_guard_s(LINE) >= 2 * LINE.decode_s
-    assert 0 < cfg["tpot_guard"] <= 1 and 0 < cfg["feedback_quantile"] <= 1
+    assert 0 < cfg["slo_guard"] <= 1 and 0 < cfg["feedback_quantile"] <= 1
 
 
 def test_guard_is_at_least_ten_milliseconds_on_fast_engines() -> None:
@@ -52,7 +52,7 @@ def test_guard_is_at_least_ten_milliseconds_on_fast_engines() -> None:
 
 def test_explicit_guard_wins_and_bad_guards_are_refused() -> None:
     assert plugin_config(LINE, guard_s=0.0)["guard_s"] == 0.0
-    with pytest.raises(ValueError, match="tpot_guard"):
-        plugin_config(LINE, tpot_guard=1.5)
+    with pytest.raises(ValueError, match="slo_guard"):
+        plugin_config(LINE, slo_guard=1.5)
     with pytest.raises(ValueError, match="feedback_quantile"):
         plugin_config(LINE, feedback_quantile=0.0)
