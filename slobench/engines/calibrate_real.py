@@ -3,9 +3,11 @@
 Rule (also written to run.json):
 
 - zero-load prefill time of a p-token prompt = median TTFT of a 1-token request with
-  that prompt, sent alone (sequentially, after warm-up), for a few prompt lengths;
-  fitted by least squares as `base + per_token * p` (`MeasuredModel.prefill_time`), so
-  TTFT SLO = slowdown x that fit. It includes the HTTP round trip, as every TTFT does.
+  that prompt, sent alone (sequentially, after warm-up), for a few prompt lengths,
+  interpolated piecewise linearly between them (`MeasuredModel.prefill_time`), so
+  TTFT SLO = slowdown x that. It includes the HTTP round trip, as every TTFT does.
+  The step-time line the SLOs-Serve planner starts from is a least-squares
+  `base + per_token * p` through the same points.
 - decode step = median over a few single requests of their TPOT
   ((last token - first token) / (tokens - 1)) with nothing else running;
   TPOT SLO = paper ms x (decode step / REFERENCE_DECODE_STEP_S), unless `--slo-scale`.
@@ -75,8 +77,9 @@ def calibrate_server(url: str, model: str, prompt: Callable[[int, int], str | li
             + ("--slo-scale (user override)" if slo_scale is not None else
                "measured decode step (median TPOT of a lone 128-token request) / paper "
                "reference decode step (OPT-13B, 2xA100)")
-            + "; ttft_slo = slowdown * zero-load prefill time, a least-squares line "
-              "base + per_token * prompt through the median TTFTs of lone 1-token requests")
+            + "; ttft_slo = slowdown * zero-load prefill time, interpolated piecewise "
+              "linearly between the median TTFTs of lone 1-token requests (below the "
+              "shortest measured prompt: its time; beyond the longest: the last slope)")
     calib = Calibration(decode, REFERENCE_DECODE_STEP_S, scale,
                         {p: perf.prefill_time(p) for p in lengths}, rule, "measured")
     return perf, calib

