@@ -92,8 +92,9 @@ def main() -> None:
         frames[r] = run_campaign(r, args, args.out / f"replicas-{r}")
     t, geo = table(frames)
     text = t.to_string(index=False, float_format=lambda x: f"{x:.3f}")
-    lines = [text, "", f"geometric-mean gain (slos / vllm): {geo:.2f}x "
-             f"over {int(t['gain'].notna().sum())} (scenario, replicas) pairs"]
+    used = int(sum(1 for g in t["gain"] if g > 0 and math.isfinite(g)))
+    lines = [text, "", f"geometric-mean gain (slos / vllm): {geo:.2f}x over {used} "
+             "(scenario, replicas) pairs with both capacities > 0"]
     for r, g in t.groupby("replicas"):
         gains = [x for x in g["gain"] if x > 0 and math.isfinite(x)]
         if gains:
