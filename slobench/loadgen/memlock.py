@@ -2,10 +2,11 @@
 
 Some hosts reclaim memory that has not been touched for a while even with plenty free
 (this project's CI VM runs DAMON with a `pageout` scheme): a load generator idling
-between low-rate arrivals then wakes into major page faults and stalls for up to
-seconds without using any CPU, and every request it was due to send in that time
-counts as slow against the server. Locking the process's pages keeps the client's
-clock honest; it changes nothing about the server being measured.
+between low-rate arrivals could then wake into major page faults, and every request it
+was due to send meanwhile would count as slow against the server. Locking the client's
+pages rules that out; it changes nothing about the server being measured. (It does not
+help against stalls of the whole machine, which this VM also shows: the load
+generator's stall log in summary.parquet keeps those visible.)
 """
 
 from __future__ import annotations
