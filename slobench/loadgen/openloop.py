@@ -28,7 +28,6 @@ from slobench.records.record import Status
 from slobench.sched.request import SchedRequest
 from slobench.workloads.entities import CallSpec, SessionSpec, Workload
 
-from .memlock import lock_memory
 from .stream import stream_call
 
 Factory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
@@ -230,7 +229,6 @@ def run_open_loop(workload: Workload, factory: Factory, cfg: LoadGenConfig,
     GC pauses while timing). Ctrl-C ends the probe early: the calls sent so far are
     kept (unfinished ones as errors) and the result says `interrupted`.
     """
-    lock_memory()                     # no page-fault stalls while idle between arrivals
     loop = OpenLoop(cfg, factory)
     gc.collect()
     gc.freeze()

@@ -7,9 +7,9 @@ only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step p
 
 - every vLLM request gets a mirror; its SLO comes from `sampling_params.extra_args`
   (the load generator's `vllm_xargs`), tightened by the configured guards (SLOs x
-  `slo_guard`, TTFT deadlines `guard_s` earlier still: real steps overrun the model now and
-  then and tokens need time to reach the client); a request without one is best-effort, never
-  dropped;
+  `slo_guard`, TTFT deadlines `guard_s` earlier still: real steps overrun the model now
+  and then and tokens need time to reach the client); a request without one is
+  best-effort, never dropped;
 - a request the core has not admitted yet is held out of vLLM's waiting queue; one it
   rejects is finished as aborted (no token: the client's stream ends empty) at once;
 - each step: progress is synced from vLLM (computed tokens, output tokens, first-token
@@ -323,12 +323,8 @@ class SlosScheduler(Scheduler):
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
         outputs = super().update_from_output(scheduler_output, model_runner_output)
         self._step_done = time.perf_counter()
-        now = time.monotonic()
-        for eco in outputs.values():
-            for out in eco.outputs:
-                if out.new_token_ids:
-                    self._token_t.setdefault(out.request_id, []).extend(
-                        [now] * len(out.new_token_ids))
+        if self._req_path is not None:          # engine token times: diagnostics only
+            self._record_token_times(outputs)
         for client, out in self._reject_outputs:
             eco = outputs.get(client)
             if eco is None:
@@ -340,6 +336,14 @@ class SlosScheduler(Scheduler):
         if not self.has_unfinished_requests():
             self._flush()
         return outputs
+
+    def _record_token_times(self, outputs: Any) -> None:
+        now = time.monotonic()
+        for eco in outputs.values():
+            for out in eco.outputs:
+                if out.new_token_ids:
+                    self._token_t.setdefault(out.request_id, []).extend(
+                        [now] * len(out.new_token_ids))
 
     def finish_requests(self, request_ids: Any, finished_status: Any) -> list[Request]:
         done = super().finish_requests(request_ids, finished_status)

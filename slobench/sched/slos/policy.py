@@ -62,8 +62,10 @@ class SlosConfig:
             raise ValueError("replan_interval_s must be > 0")
         if self.max_candidates < 1:
             raise ValueError("max_candidates must be >= 1")
-        if self.decode_guard_steps < 0 or self.max_stretch < 1:
-            raise ValueError("decode_guard_steps must be >= 0 and max_stretch >= 1")
+        if self.decode_guard_steps < 0:
+            raise ValueError(f"decode_guard_steps must be >= 0, got {self.decode_guard_steps}")
+        if self.max_stretch < 1:
+            raise ValueError(f"max_stretch must be >= 1, got {self.max_stretch}")
 
     @classmethod
     def for_real_engine(cls, **overrides: Any) -> SlosConfig:
