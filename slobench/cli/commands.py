@@ -83,7 +83,7 @@ class _RichProgress:
 
     def done(self, scenario: str, backend: str, capacity: float | None) -> None:
         assert self.task is not None
-        text = "done" if capacity is None else f"capacity {capacity:.3g} req/s"
+        text = "done" if capacity is None else f"capacity {capacity:.3g} sessions/s"
         self.progress.update(self.task, status=text, total=1, completed=1)
 
 
@@ -307,7 +307,8 @@ def gate(
     max_p99_tpot_increase: Annotated[float | None, typer.Option(
         help="Largest allowed relative p99 TPOT increase (off by default).")] = None,
 ) -> None:
-    """CI gate: exit 0 when every scenario/backend holds, 1 on a regression, 2 on bad input."""
+    """CI gate: exit 0 when every scenario/backend holds, 1 on a regression or on a
+    capacity at the search's edge (≥ X / < X: a bound, never compared), 2 on bad input."""
     from slobench.report.gate import gate as run_gate
     from slobench.report.gate import render_gate
     from slobench.report.run_dir import load_run

@@ -23,17 +23,22 @@ from slobench.report.figures import esc
 from slobench.report.gains import (
     BASELINE,
     capacity_rows,
+    gain_relation,
     operating_points,
     scenario_sort_key,
+    shown_capacity,
 )
-from slobench.report.html import figure_div, html_table, page
+from slobench.report.html import figure_div, page
 from slobench.report.run_dir import RunData, load_run
+from slobench.report.tables import html_table
 
 METRICS: list[tuple[str, str]] = [
-    ("capacity_rps_per_gpu", "capacity/GPU"),
+    ("capacity_rps_per_gpu", "capacity (sessions/s per GPU)"),
     ("gain_vs_vllm", "gain vs vllm"),
-    ("ttft_p99_s", "TTFT p99 (s)"),
-    ("tpot_p99_s", "TPOT p99 (s)"),
+    ("ttft_p99_s", "TTFT p99 all calls (s)"),
+    ("admitted_ttft_p99_s", "TTFT p99 admitted (s)"),
+    ("tpot_p99_s", "TPOT p99 all calls (s)"),
+    ("admitted_tpot_p99_s", "TPOT p99 admitted (s)"),
     ("sched_overhead_p99_ms", "sched p99 (ms)"),
 ]
 # For these a rise is good; for latencies and overhead a rise is a regression.
@@ -74,13 +79,19 @@ def run_labels(runs: Sequence[RunData]) -> list[str]:
 
 def _run_rows(run: RunData, label: str, index: int) -> pd.DataFrame:
     ops = operating_points(run.summary, run.threshold)
-    keep = ["scenario", "backend", "rate", "ttft_p99_s", "tpot_p99_s", "sched_overhead_p99_ms"]
-    rows = ops[keep].rename(columns={"rate": "op_rate"})
-    caps = capacity_rows(run.summary)[["scenario", "backend", "capacity_rps_per_gpu"]]
+    keep = ["scenario", "backend", "rate",
+            *(m for m, _ in METRICS if m not in ("capacity_rps_per_gpu", "gain_vs_vllm"))]
+    rows = ops.reindex(columns=keep).rename(columns={"rate": "op_rate"})  # old runs lack some
+    caps = capacity_rows(run.summary)[["scenario", "backend", "capacity_rps_per_gpu",
+                                       "capacity_bound", "capacity_bound_sessions_per_s_per_gpu"]]
     rows = rows.merge(caps, on=["scenario", "backend"], how="outer")
-    base = rows[rows["backend"] == BASELINE].set_index("scenario")["capacity_rps_per_gpu"]
+    base_rows = rows[rows["backend"] == BASELINE].set_index("scenario")
+    base = base_rows["capacity_rps_per_gpu"]
     base = rows["scenario"].map(base.where(base > 0).to_dict()).astype(float)
     rows["gain_vs_vllm"] = rows["capacity_rps_per_gpu"].astype(float) / base
+    base_bound = rows["scenario"].map(base_rows["capacity_bound"].to_dict())
+    rows["gain_relation"] = [gain_relation(str(b), str(d)) if isinstance(d, str) else ""
+                             for b, d in zip(rows["capacity_bound"], base_bound, strict=True)]
     rows.insert(0, "run", label)
     rows.insert(1, "run_index", index)
     return rows
@@ -104,13 +115,24 @@ def render_compare(frame: pd.DataFrame, console: Console) -> None:
     console.print(table)
 
 
-def _cell(row: pd.Series, metric: str) -> str:
-    value, delta = row[metric], row[f"{metric}_delta"]
+def _value_text(row: pd.Series, metric: str) -> tuple[str, bool]:
+    """The value as shown, and whether a delta means anything: not for a capacity at
+    the search's edge (`≥ X` / `< X`) or a gain drawn from one (a bound too)."""
+    value = row[metric]
     if value is None or pd.isna(value):
-        return "–"
-    text = f"{value:.3g}"
-    if row["run_index"] == 0 or pd.isna(delta):
-        return text
+        return "–", False
+    if metric == "capacity_rps_per_gpu" and row.get("capacity_bound") != "measured":
+        return shown_capacity(row), False
+    if metric == "gain_vs_vllm" and row.get("gain_relation"):
+        return f"{row['gain_relation']} {value:.3g}", False
+    return f"{value:.3g}", True
+
+
+def _cell(row: pd.Series, metric: str) -> str:
+    text, comparable = _value_text(row, metric)
+    delta = row[f"{metric}_delta"]
+    if row["run_index"] == 0 or pd.isna(delta) or not comparable:
+        return escape(text)
     better = (delta > 0) == (metric in HIGHER_IS_BETTER)
     colour = "green" if better or abs(delta) < 1e-12 else "red"
     return f"{text} [{colour}]({delta:+.1%})[/{colour}]"
@@ -137,11 +159,12 @@ def _frame_html(frame: pd.DataFrame) -> str:
     for _, row in frame.iterrows():
         cells = [esc(str(row[c])) for c in ("scenario", "backend", "run")]
         for metric, _ in METRICS:
-            value, delta = row[metric], row[f"{metric}_delta"]
-            text = "–" if pd.isna(value) else f"{value:.3g}"
-            if row["run_index"] != 0 and not pd.isna(delta) and math.isfinite(delta):
+            text, comparable = _value_text(row, metric)
+            delta = row[f"{metric}_delta"]
+            if row["run_index"] != 0 and comparable and not pd.isna(delta) and math.isfinite(
+                    delta):
                 text += f" ({delta:+.1%})"
-            cells.append(text)
+            cells.append(esc(text))
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return html_table(heads, rows)
 

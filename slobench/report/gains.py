@@ -17,6 +17,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from slobench.metrics.capacity import CapacityBound, bound_text
+
 BASELINE = "vllm"
 SCENARIO_ORDER = ["chatbot", "coding", "summarization", "tool_calling", "reasoning", "mixed"]
 GEOMEAN_ROW = "geomean"
@@ -56,9 +58,91 @@ def ordered_backends(frame: pd.DataFrame) -> list[str]:
 
 
 def capacity_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """One capacity row per (scenario, backend); the last wins if a run repeated one."""
+    """One capacity row per (scenario, backend); the last wins if a run repeated one.
+
+    Always has `capacity_bound` and `capacity_bound_sessions_per_s_per_gpu`. Files
+    written before those columns existed are read by the search's own rule:
+    `hit_max_rate` means at_least, a capacity of 0 means below the lowest rate probed.
+    """
     rows = summary[summary["kind"] == "capacity"]
-    return rows.drop_duplicates(["scenario", "backend"], keep="last")
+    rows = rows.drop_duplicates(["scenario", "backend"], keep="last").copy()
+    for column in ("capacity_bound", "capacity_bound_sessions_per_s_per_gpu",
+                   "capacity_bound_calls_per_s_per_gpu", "calls_per_session"):
+        if column not in rows:
+            rows[column] = None
+    rows["capacity_bound"] = rows["capacity_bound"].astype(object)  # all-NaN reads as float
+    legacy = rows["capacity_bound"].isna()
+    if legacy.any():
+        lowest = point_rows(summary).groupby(["scenario", "backend"])["rate"].min()
+        filled = [_legacy_bound(row, lowest) for _, row in rows[legacy].iterrows()]
+        rows.loc[legacy, "capacity_bound"] = [b for b, _ in filled]
+        rows.loc[legacy, "capacity_bound_sessions_per_s_per_gpu"] = [e for _, e in filled]
+    for column in ("capacity_bound_sessions_per_s_per_gpu", "capacity_bound_calls_per_s_per_gpu",
+                   "calls_per_session"):
+        rows[column] = rows[column].astype(float)
+    return rows
+
+
+def shown_capacity(row: pd.Series, unit: str = "sessions", per_gpu: bool = True) -> str:
+    """A capacity_rows row's capacity as shown, in `unit`/s: `≥ X`, `< X` or `X`."""
+    value = float(row[f"capacity_bound_{unit}_per_s_per_gpu"])
+    return bound_text(value if per_gpu else value * float(row["gpus"]),
+                      str(row["capacity_bound"]))
+
+
+def counts_calls_apart(frame: pd.DataFrame) -> bool:
+    """Whether any row's sessions hold more than one call (calls/s then differ)."""
+    if "calls_per_session" not in frame:
+        return False
+    return bool((frame["calls_per_session"].astype(float) > 1 + 1e-9).any())
+
+
+def _legacy_bound(row: pd.Series, lowest_rate: pd.Series) -> tuple[str, float]:
+    cap = float(row["capacity_rps_per_gpu"])
+    hit_max = row.get("hit_max_rate")
+    if isinstance(hit_max, bool | np.bool_) and hit_max:
+        return CapacityBound.AT_LEAST.value, cap
+    if cap > 0:
+        return CapacityBound.MEASURED.value, cap
+    rate = lowest_rate.get((row["scenario"], row["backend"]), math.nan)
+    return CapacityBound.BELOW.value, float(rate) / float(row["gpus"])
+
+
+def gain_relation(num_bound: str, den_bound: str) -> str:
+    """How capacity(num) / capacity(den) relates to the gain computed from the shown
+    numbers: '' (a measurement), '≥', '≤', '<', or '?' (nothing can be said)."""
+    if den_bound == CapacityBound.BELOW:
+        return "?"   # no baseline capacity: the gain is undefined (NaN) anyway
+    if num_bound == CapacityBound.BELOW:
+        return "<"   # num < its lowest rate probed; den >= the number divided by
+    if den_bound == CapacityBound.MEASURED:
+        return "" if num_bound == CapacityBound.MEASURED else "≥"
+    return "≤" if num_bound == CapacityBound.MEASURED else "?"
+
+
+def bounded_gain(caps: pd.DataFrame, scenario: str, backend: str,
+                 gain: float) -> tuple[str, float]:
+    """A gain's relation to the truth (gain_relation) and the number to show with it.
+
+    caps: capacity_rows indexed by (scenario, backend); gain: capacity_table's.
+    """
+    if (scenario, backend) not in caps.index or (scenario, BASELINE) not in caps.index:
+        return "", math.nan
+    mine, base = caps.loc[(scenario, backend)], caps.loc[(scenario, BASELINE)]
+    relation = gain_relation(str(mine["capacity_bound"]), str(base["capacity_bound"]))
+    if relation == "<":   # capacity 0 gives a gain of 0; the honest number is edge / base
+        gain = (float(mine["capacity_bound_sessions_per_s_per_gpu"])
+                / float(base["capacity_rps_per_gpu"]))
+    return relation, gain
+
+
+def gain_text(relation: str, value: float) -> str:
+    """A gain as shown: `×1.23`, `≥ ×1.23`, `< ×0.50`; `–` when undefined."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if relation == "?":
+        return "? (both at the search's edge)"
+    return f"{relation} ×{value:.2f}".strip()
 
 
 def point_rows(summary: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,15 @@ Per (scenario, backend) of the baseline:
 - fixed-rate runs (point rows only): at each rate both runs probed, attainment
   must reach `min_attainment`; no common rate at all is a failure;
 - optionally, p99 TTFT / TPOT may rise at most the given relative amount,
-  compared at the operating point (capacity runs) or at the same rate.
+  compared at the operating point (capacity runs) or at the same rate; these
+  are all-call percentiles (metrics.summary), what every client saw.
+
+A capacity at the search's edge (`capacity_bound` at_least: `≥ X`, the search
+never failed; below: `< X`, it never passed) is a bound, not a measurement:
+the gate does not compare it. That check is UNBOUNDED, which is not a pass:
+the gate fails (exit 1) and says which side is a bound and why, so that CI
+fixes the run (a lower --min-rate, a workload that loads the engine) instead
+of trusting a number the search never pinned down.
 """
 
 from __future__ import annotations
@@ -23,11 +31,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from slobench.errors import input_error
+from slobench.metrics.capacity import CapacityBound
 from slobench.report.gains import (
     capacity_rows,
     operating_points,
     point_rows,
     scenario_sort_key,
+    shown_capacity,
 )
 from slobench.report.run_dir import RunData
 
@@ -44,6 +54,8 @@ class GateCheck:
     bound: str = "min"          # "min": new must be >= limit; "max": new must be <= limit
     rate: float = math.nan      # the probe rate for fixed-rate checks
     note: str = ""
+    unbounded: bool = False     # not compared: a capacity at the search's edge
+    shown: tuple[str, str] = ("", "")  # base and new as printed, when not plain numbers
 
 
 @dataclass
@@ -54,6 +66,10 @@ class GateResult:
     @property
     def failures(self) -> list[GateCheck]:
         return [r for r in self.rows if not r.ok]
+
+    @property
+    def unbounded(self) -> list[GateCheck]:
+        return [r for r in self.rows if r.unbounded]
 
 
 def gate(new: RunData, base: RunData, min_attainment: float = 0.9,
@@ -89,6 +105,17 @@ def _value(row: pd.Series | None, column: str) -> float:
     return float(row[column])
 
 
+def _edge_note(base: pd.Series | None, new: pd.Series | None) -> str:
+    """Why a capacity pair cannot be compared ('' when both were measured)."""
+    why = {CapacityBound.AT_LEAST.value: "the search never failed, up to its highest rate",
+           CapacityBound.BELOW.value: "the search never passed, down to --min-rate"}
+    parts = [f"{side} capacity {shown_capacity(row)} sessions/s per GPU "
+             f"({why[str(row['capacity_bound'])]})"
+             for side, row in (("base", base), ("new", new))
+             if row is not None and str(row["capacity_bound"]) in why]
+    return "; ".join(parts) + "; a bound, not compared" if parts else ""
+
+
 def _min_check(scenario: str, backend: str, metric: str, base: float, new: float,
                limit: float, rate: float = math.nan) -> GateCheck:
     ok = not math.isnan(new) and new >= limit
@@ -115,10 +142,19 @@ class _Context:
 
     def capacity_checks(self, scenario: str, backend: str) -> list[GateCheck]:
         key = (scenario, backend)
-        base_cap = _value(self._row(self.base_caps, key), "capacity_rps_per_gpu")
-        new_cap = _value(self._row(self.new_caps, key), "capacity_rps_per_gpu")
+        base_row, new_row = self._row(self.base_caps, key), self._row(self.new_caps, key)
+        base_cap = _value(base_row, "capacity_rps_per_gpu")
+        new_cap = _value(new_row, "capacity_rps_per_gpu")
         limit = base_cap * (1 - self.max_capacity_drop) if not math.isnan(base_cap) else 0.0
-        checks = [_min_check(scenario, backend, "capacity_rps_per_gpu", base_cap, new_cap, limit)]
+        edge = _edge_note(base_row, new_row)
+        if edge:
+            shown = (shown_capacity(base_row) if base_row is not None else "",
+                     shown_capacity(new_row) if new_row is not None else "")
+            checks = [GateCheck(scenario, backend, "capacity_rps_per_gpu", base_cap, new_cap,
+                                limit, False, note=edge, unbounded=True, shown=shown)]
+        else:
+            checks = [_min_check(scenario, backend, "capacity_rps_per_gpu", base_cap, new_cap,
+                                 limit)]
         if not new_cap > 0:
             # Nothing passed at any rate: the capacity check above already says so, and
             # there is no probe "at capacity" whose attainment could be judged.
@@ -180,17 +216,27 @@ def render_gate(result: GateResult, console: Console) -> None:
     for row in result.rows:
         sign = "≥" if row.bound == "min" else "≤"
         limit = "" if math.isnan(row.limit) else f"{sign} {_num(row.limit)}"
-        verdict = "ok" if row.ok else "REGRESSION" + (f": {row.note}" if row.note else "")
+        label = "UNBOUNDED" if row.unbounded else "REGRESSION"
+        verdict = "ok" if row.ok else label + (f": {row.note}" if row.note else "")
+        base, new = (shown or _num(value) for shown, value in zip(
+            row.shown, (row.base, row.new), strict=True))
         table.add_row(escape(row.scenario), escape(row.backend), row.metric, _num(row.rate),
-                      _num(row.base), _num(row.new), limit, escape(verdict),
-                      style=None if row.ok else "bold red")
+                      base, new, limit, escape(verdict),
+                      style=None if row.ok else "bold yellow" if row.unbounded else "bold red")
     console.print(table)
-    failed = len(result.failures)
+    regressed = len(result.failures) - len(result.unbounded)
+    total = len(result.rows)
     if result.passed:
-        console.print(f"[green]gate passed[/green]: {len(result.rows)} checks")
-    else:
-        console.print(f"[bold red]gate failed[/bold red]: {failed} of {len(result.rows)} "
-                      "checks regressed")
+        console.print(f"[green]gate passed[/green]: {total} checks")
+        return
+    if regressed:
+        console.print(f"[bold red]gate failed[/bold red]: {regressed} of {total} checks regressed")
+    if result.unbounded:
+        edge = len(result.unbounded)
+        console.print(f"[bold yellow]gate not passed[/bold yellow]: {edge} "
+                      f"{'capacity is' if edge == 1 else 'capacities are'} at the search's edge "
+                      "(≥ X: it never failed, < X: it never passed); a bound is not a "
+                      f"measurement and was not compared ({total} checks)")
 
 
 def _num(value: float) -> str:

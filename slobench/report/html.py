@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from slobench.report import figures
-from slobench.report.gains import GEOMEAN_ROW, capacity_table, operating_points
+from slobench.report import engine_figures, figures, latency_figures
+from slobench.report.gains import capacity_table, operating_points
 from slobench.report.run_dir import RunData
+from slobench.report.tables import capacity_html, ops_html
 
 esc = html.escape
 
@@ -43,6 +42,10 @@ table.num { border-collapse: collapse; font-size: 0.9rem; background: #fff; }
 table.num th, table.num td { border: 1px solid #ddd; padding: 4px 10px; text-align: right; }
 table.num th:first-child, table.num td:first-child { text-align: left; }
 table.num tr.total td { font-weight: 700; background: #f0f4fa; }
+table.num th[colspan] { text-align: center; }
+table.ops { font-size: 0.8rem; }
+table.ops th, table.ops td { padding: 3px 6px; }
+.wide { overflow-x: auto; }
 .figure { background: #fff; border: 1px solid #e4e4e4; margin: 12px 0; padding: 4px; }
 .note { color: #666; font-size: 0.85rem; }
 """
@@ -61,15 +64,16 @@ def render_report(run: RunData) -> str:
     ops = operating_points(run.summary, threshold)
     sections = [_header(run, threshold)]
     sections.append("<h2>Headline: capacity per GPU and gains</h2>")
-    sections.append(_capacity_html(table) if not table.empty else
+    sections.append(capacity_html(run.summary) if not table.empty else
                     '<p class="note">No capacity rows: this was a fixed-rate run.</p>')
-    sections.append("<h2>Operating points</h2>" + _ops_html(ops))
+    sections.append("<h2>Operating points</h2>" + ops_html(ops))
     sections.append("<h2>Figures</h2>")
     figs: list[go.Figure | None] = [figures.attainment_figure(run.summary, threshold)]
     if not table.empty:
-        figs.append(figures.capacity_figure(table))
-    figs += [figures.cdf_figure(run.requests, ops), figures.timeline_figure(run.timeline, ops),
-             figures.overhead_figure(ops)]
+        figs.append(figures.capacity_figure(run.summary))
+    figs += [latency_figures.cdf_figure(run.requests, ops),
+             engine_figures.timeline_figure(run.timeline, ops),
+             engine_figures.overhead_figure(ops)]
     sections += [figure_div(f) for f in figs if f is not None]
     return page(f"slobench report: {run.run_id}", "\n".join(sections))
 
@@ -123,55 +127,3 @@ def _plain(value: Any) -> str:
         return ", ".join(f"{k}={v if not isinstance(v, dict | list) else json.dumps(v)}"
                          for k, v in value.items())
     return str(value)
-
-
-def _fmt(value: Any, kind: str = "num") -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return esc(str(value))
-    if not math.isfinite(number):
-        return "–"
-    if kind == "gain":
-        return f"×{number:.2f}"
-    if kind == "pct":
-        return f"{number:.1%}"
-    return f"{number:.3g}"
-
-
-def _capacity_html(table: pd.DataFrame) -> str:
-    heads = ["scenario"] + [
-        f"gain {c[5:]} vs vllm" if c.startswith("gain_") else f"{c} (req/s/GPU)"
-        for c in table.columns
-    ]
-    body = []
-    for scenario, row in table.iterrows():
-        css = ' class="total"' if scenario == GEOMEAN_ROW else ""
-        label = "geometric mean" if scenario == GEOMEAN_ROW else scenario
-        cells = [_fmt(row[c], "gain" if c.startswith("gain_") else "num") for c in table.columns]
-        body.append(f"<tr{css}><td>{esc(str(label))}</td>"
-                    + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return html_table(heads, body)
-
-
-def _ops_html(ops: pd.DataFrame) -> str:
-    if ops.empty:
-        return '<p class="note">No probes.</p>'
-    columns = [("scenario", "scenario", "text"), ("backend", "backend", "text"),
-               ("rate", "rate (req/s)", "num"), ("attainment", "attainment", "pct"),
-               ("ttft_p99_s", "TTFT p99 (s)", "num"), ("tpot_p99_s", "TPOT p99 (s)", "num"),
-               ("sched_overhead_p99_ms", "sched p99 (ms)", "num")]
-    body = []
-    for _, row in ops.iterrows():
-        cells = [esc(str(row[c])) if kind == "text" else _fmt(row[c], kind)
-                 for c, _, kind in columns]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    note = ('<p class="note">The probe at each capacity (or, for fixed-rate runs, the highest '
-            "passing rate); the CDF, timeline and overhead figures use the same probes.</p>")
-    return note + html_table([h for _, h, _ in columns], body)
-
-
-def html_table(heads: list[str], body: list[str]) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in heads)
-    return (f'<table class="num"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')

@@ -19,7 +19,7 @@ from slobench import __version__
 from slobench.engines.errors import EngineError
 from slobench.errors import input_error
 from slobench.metrics.capacity import SearchConfig, capacity_search
-from slobench.metrics.summary import point_summary
+from slobench.metrics.summary import capacity_summary, point_summary
 from slobench.perf.catalog import default_catalog
 from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.perf.model import PerfModel
@@ -193,11 +193,8 @@ def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None
             writer.add_capacity({
                 "run_id": run_id, "scenario": name, "backend": backend,
                 "engine": cfg.engine, "kind": "capacity", "rate": result.capacity,
-                "gpus": cfg.gpus, "capacity_rps": result.capacity,
-                "capacity_rps_per_gpu": result.capacity / cfg.gpus,
-                "attainment": max((a for r, a in result.probes if r == result.capacity),
-                                  default=math.nan),
-                "probes": len(result.probes), "hit_max_rate": result.hit_max_rate})
+                "gpus": cfg.gpus, **capacity_summary(
+                    result, cfg.gpus, workload.num_calls / len(workload.sessions))})
             progress.done(name, backend, result.capacity)
             if len(capacities[name]) == len(cfg.backends):
                 _fill_gains(writer, name, capacities[name])

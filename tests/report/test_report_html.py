@@ -3,9 +3,10 @@ import re
 
 from plotly.offline import get_plotlyjs
 
-from slobench.report.figures import MAX_POINTS, cdf_figure
+from slobench.report.figures import MAX_POINTS
 from slobench.report.gains import operating_points
 from slobench.report.html import write_report
+from slobench.report.latency_figures import cdf_figure
 from slobench.report.run_dir import load_run
 
 NASTY = "<b>x</b>"
