@@ -52,7 +52,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from slobench.cli import commands  # noqa: F401
+    from slobench.cli import (
+        commands,  # noqa: F401
+        instrument_commands,  # noqa: F401
+    )
 
 
 _register()

@@ -149,6 +149,26 @@ def run(
         help="Seconds to wait for a vLLM server's /health.")] = 900.0,
     request_timeout: Annotated[float, typer.Option(
         help="Seconds a real request may take before it counts as timeout.")] = 300.0,
+    twin: Annotated[bool, typer.Option(
+        help="--engine vllm: afterwards replay the run on the simulator with a profile "
+             "fitted from its logged steps, and write fidelity.parquet and the admission "
+             "audit (SPEC §10; `slobench fidelity RUN_DIR` does it later).")] = False,
+    min_probe_s: Annotated[float, typer.Option(
+        help="Probes last at least this long: more sessions than --requests at high "
+             "rates, so a probe reaches a steady state.")] = 0.0,
+    warm_requests: Annotated[int, typer.Option(
+        help="Real engines: uncounted short calls per server through the whole path "
+             "before each probe.")] = 4,
+    stall_threshold: Annotated[float, typer.Option(
+        help="Real engines: a load-generator stall longer than this (s) spoils the probe, "
+             "which is run again (the stalled one is kept in stalled_requests.parquet).")]
+    = 0.25,
+    stall_reruns: Annotated[int, typer.Option(
+        help="Real engines: how many times a stalled probe may be run again.")] = 2,
+    record_steps: Annotated[bool, typer.Option(
+        help="--engine vllm: stock vLLM replicas log their steps through a subclass of "
+             "vLLM's scheduler that changes no decision (needed for --twin); "
+             "--no-record-steps runs vLLM's scheduler class itself.")] = True,
 ) -> None:
     """Run scenarios on both backends: a capacity search, or fixed --rates.
 
@@ -174,7 +194,10 @@ def run(
         trace=trace, best_effort=best_effort, command=command_line(), url=url,
         vllm_python=vllm_python,
         vllm_args=list(vllm_arg or []), cpu_replicas=replicas,
-        startup_timeout_s=startup_timeout, request_timeout_s=request_timeout)
+        startup_timeout_s=startup_timeout, request_timeout_s=request_timeout, twin=twin,
+        min_probe_s=min_probe_s, warm_requests=warm_requests,
+        stall_threshold_s=stall_threshold, max_stall_reruns=stall_reruns,
+        record_steps=record_steps)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn()]
     writer = None
@@ -192,6 +215,10 @@ def run(
     print_final_table(writer, console)
     if report:
         write_report_if_possible(writer, console)
+    if twin:
+        from slobench.cli.instrument_commands import twin_and_report
+
+        twin_and_report(writer.out_dir)
     console.print(f"results: [bold]{writer.out_dir}[/]")
 
 

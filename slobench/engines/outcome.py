@@ -23,6 +23,7 @@ class CallOutcome:
     token_times: list[float] = field(default_factory=list)
     finish_s: float = math.nan
     error: str = ""
+    reason: str = ""                # why admission rejected it / made it best-effort
 
     @property
     def first_token_s(self) -> float:

@@ -10,6 +10,7 @@ so the campaign code treats every engine alike.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import urllib.request
@@ -19,6 +20,14 @@ from typing import Any
 
 from slobench.engines.calibrate_real import MeasuredModel, calibrate_server
 from slobench.engines.errors import EngineError
+from slobench.engines.outcome import CallOutcome
+from slobench.engines.probe_policy import (
+    ProbePolicy,
+    client_major_faults,
+    cpu_model,
+    group_major_faults,
+)
+from slobench.engines.step_files import read_engine_info, read_overheads, read_verdicts
 from slobench.engines.tiny_model import ensure_tiny_model, make_prompt
 from slobench.engines.vllm_launcher import (
     LaunchSpec,
@@ -28,15 +37,22 @@ from slobench.engines.vllm_launcher import (
 )
 from slobench.errors import input_error
 from slobench.loadgen import LoadGenConfig, run_open_loop
-from slobench.loadgen.openloop import Factory
+from slobench.loadgen.openloop import Factory, LoadResult, call_key
 from slobench.perf.model import PerfModel
+from slobench.records.record import Status
 from slobench.router.process import RouterProcess
 from slobench.runner.calibration import Calibration
 from slobench.sched.slos.policy import SlosConfig
 from slobench.sim.cluster import SimResult
-from slobench.vllm_plugin.config import plugin_args, plugin_config, plugin_env
+from slobench.vllm_plugin.config import (
+    RECORDING_CLS,
+    plugin_args,
+    plugin_config,
+    plugin_env,
+)
 from slobench.workloads.entities import Workload
 
+log = logging.getLogger(__name__)
 REAL_BACKENDS = ("vllm", "slos")
 FLUSH_WAIT_S = 1.0             # the plugin's overhead file lags by at most its flush period
 ID_PROMPT_BASE = 1000          # token-id prompts use ids 1000..1999: valid in any real vocab
@@ -62,8 +78,13 @@ class RealEngine:
     def __init__(self, engine: str, model: str, out_dir: Path, *, url: str | None = None,
                  vllm_python: str | None = None, vllm_args: list[str] | None = None,
                  replicas: int = 1, gpus: int = 1, tp: int = 1,
-                 startup_timeout_s: float = 900.0, request_timeout_s: float = 300.0) -> None:
+                 startup_timeout_s: float = 900.0, request_timeout_s: float = 300.0,
+                 record_steps: bool = True, probe_policy: ProbePolicy | None = None) -> None:
         self.engine, self.out_dir = engine, out_dir
+        self.probe_policy = probe_policy or ProbePolicy()
+        self.stall_reruns = 0
+        self.discarded: list[list[CallOutcome]] = []
+        self.last_faults: dict[str, int] = {}
         self.request_timeout_s = request_timeout_s
         self.servers: VllmServers | None = None
         self.fatal: str | None = None
@@ -71,6 +92,12 @@ class RealEngine:
         self.last_stalls: list[tuple[float, float, float]] = []
         self._probes = 0
         self.tiny = model == "tiny"
+        self.backend = "vllm"                   # what the running servers serve
+        self.router: RouterProcess | None = None
+        self.perf: PerfModel | None = None
+        self.slos_config: SlosConfig | None = None
+        self.record_steps = record_steps and engine == "vllm"
+        self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
         if engine == "openai":
             if not url:
                 raise input_error("--url", None, "engine 'openai' needs --url of the server")
@@ -100,17 +127,32 @@ class RealEngine:
                                tp=self.tp, device=self.device, extra_args=extra,
                                log_dir=out_dir, startup_timeout_s=startup_timeout_s)
         self.urls = []
-        self.backend = "vllm"                   # what the running servers serve
-        self.router: RouterProcess | None = None
-        self.perf: PerfModel | None = None
-        self.slos_config: SlosConfig | None = None
-        self._overhead_dir = out_dir / "sched-overhead"
-        self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
 
     # -- lifecycle ---------------------------------------------------------------------
+    def steps_dir(self, backend: str | None = None) -> Path:
+        """Where the replicas serving `backend` log their steps and verdicts."""
+        return self.out_dir / "steps" / (backend or self.backend)
+
+    def _backend_spec(self, backend: str) -> LaunchSpec:
+        """The launch of replicas serving `backend`: stock vLLM (its scheduler recording
+        its steps, unless record_steps is off) or the SLOs-Serve plugin."""
+        spec = replace(self.spec)
+        if backend == "slos":
+            if self.perf is None:
+                raise EngineError("the slos backend needs a calibrated perf model first")
+            cfg = plugin_config(self.perf, kv_tokens=None, slos=self.slos_config,
+                                same_host=True)
+            spec.extra_args = [*self.spec.extra_args, *plugin_args()]
+            spec.env = {**self.spec.env, **plugin_env(cfg, self.steps_dir(backend))}
+            spec.log_dir = self.out_dir / "slos"
+        elif self.record_steps:
+            spec.extra_args = [*self.spec.extra_args, *plugin_args(RECORDING_CLS)]
+            spec.env = {**self.spec.env, **plugin_env(None, self.steps_dir(backend))}
+        return spec
+
     def __enter__(self) -> RealEngine:
         if self.engine == "vllm":
-            self.servers = VllmServers(self.spec)
+            self.servers = VllmServers(self._backend_spec("vllm"))
             self.servers.__enter__()
             self.urls = self.servers.urls
         try:
@@ -139,16 +181,8 @@ class RealEngine:
         restarts them when the backend changes (engine `vllm` only)."""
         if backend == self.backend or self.engine != "vllm":
             return
+        spec = self._backend_spec(backend)
         self._stop_servers()
-        spec = replace(self.spec)
-        if backend == "slos":
-            if self.perf is None:
-                raise EngineError("the slos backend needs a calibrated perf model first")
-            cfg = plugin_config(self.perf, kv_tokens=None, slos=self.slos_config,
-                                same_host=True)
-            spec.extra_args = [*self.spec.extra_args, *plugin_args()]
-            spec.env = {**self.spec.env, **plugin_env(cfg, self._overhead_dir)}
-            spec.log_dir = self.out_dir / "slos"
         self.backend = backend
         self.servers = VllmServers(spec)
         self.servers.__enter__()
@@ -166,6 +200,7 @@ class RealEngine:
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"engine": self.engine, "device": self.device, "urls": self.urls,
+                             "cpu_model": cpu_model(),
                              "replicas": self.replicas, "tp": self.tp,
                              "served_model": getattr(self, "served_model", None),
                              "max_model_len": getattr(self, "max_model_len", None)}
@@ -174,6 +209,7 @@ class RealEngine:
             d["vllm_args"] = self.spec.extra_args
             d["server_logs"] = [p.name for p in self.spec.log_dir.glob("server-*.log")]
             d["cpus"] = os.cpu_count()
+            d["engine_info"] = read_engine_info(self.steps_dir("vllm"))
         return d
 
     def prompt_maker(self, n: int, seed: int) -> str | list[int]:
@@ -193,31 +229,59 @@ class RealEngine:
 
     def run_probe(self, backend: str, workload: Workload, factory: Factory,
                   tiers: tuple[float, ...]) -> SimResult:
+        """One probe; run again (bounded, `probe_policy`) when the client stalled."""
         self.use_backend(backend)
+        self.stall_reruns, self.discarded = 0, []
+        policy = self.probe_policy
+        while True:
+            res, result = self._probe_once(backend, workload, factory)
+            stall = max((w for _, w, _ in res.stalls), default=0.0)
+            if (stall <= policy.stall_threshold_s or self.stall_reruns >= policy.max_stall_reruns
+                    or res.aborted or res.interrupted):
+                return result
+            log.warning("client stalled %.2f s during a probe: running it again", stall)
+            self.discarded.append(res.outcomes)
+            self.stall_reruns += 1
+
+    def _probe_once(self, backend: str, workload: Workload,
+                    factory: Factory) -> tuple[LoadResult, SimResult]:
         self._probes += 1
         started = time.monotonic()
+        faults = self._faults()
         cfg = LoadGenConfig(urls=self.urls, model=self.served_model, prompt=self.prompt_maker,
                             request_timeout_s=self.request_timeout_s,
-                            prompt_salt=self._probes)
+                            prompt_salt=self._probes,
+                            warm_requests=self.probe_policy.warm_requests)
         res = run_open_loop(workload, factory, cfg, abort_check=self.dead)
         self.interrupted = res.interrupted
         self.last_stalls = res.stalls
         self.fatal = res.aborted or self.dead()
+        self.last_faults = {k: v - faults[k] for k, v in self._faults().items()}
         steps: list[float] = []
         replans: list[float] = []
-        if backend == "slos":
-            time.sleep(FLUSH_WAIT_S)            # the plugin flushes when it goes idle
-            steps, replans = read_overheads(self._overhead_dir, started, time.monotonic())
-        return SimResult(outcomes=res.outcomes, timeline=[], step_overheads_s=steps,
-                         replan_overheads_s=replans, end_time_s=res.end_s,
-                         backlog_s=res.backlog_s, counters={"preemptions": 0})
+        if self.engine == "vllm" and (backend == "slos" or self.record_steps):
+            time.sleep(FLUSH_WAIT_S)            # the schedulers flush when they go idle
+            folder = self.steps_dir(backend)
+            steps, replans = read_overheads(folder, started, time.monotonic())
+            if backend == "slos":
+                _fill_reasons(res.outcomes, read_verdicts(folder, started, time.monotonic()))
+        return res, SimResult(outcomes=res.outcomes, timeline=[], step_overheads_s=steps,
+                              replan_overheads_s=replans, end_time_s=res.end_s,
+                              backlog_s=res.backlog_s, counters={"preemptions": 0})
+
+    def _faults(self) -> dict[str, int]:
+        groups = [s.proc.pid for s in self.servers.servers] if self.servers else []
+        return {"client_major_faults": client_major_faults(),
+                "server_major_faults": group_major_faults(groups)}
 
     def probe_health(self) -> dict[str, float]:
-        """Summary columns on the load generator itself during the last probe: event-loop
-        stalls over 50 ms (a client starved of CPU shows up as dispatch lag)."""
+        """Summary columns on the measurement itself during the last probe: event-loop
+        stalls over 50 ms (a client starved of CPU shows up as dispatch lag), the probes
+        thrown away for a stall, and major page faults of client and servers."""
         walls = [w for _, w, _ in self.last_stalls]
         return {"client_stalls": len(walls), "client_stall_max_s": max(walls, default=0.0),
-                "client_stall_cpu_s": sum(c for _, _, c in self.last_stalls)}
+                "client_stall_cpu_s": sum(c for _, _, c in self.last_stalls),
+                "stall_reruns": self.stall_reruns, **self.last_faults}
 
     def raise_if_fatal(self) -> None:
         """After a probe's rows are written: re-raise Ctrl-C, or fail on a dead server."""
@@ -227,24 +291,11 @@ class RealEngine:
             raise EngineError(self.fatal)
 
 
-def read_overheads(folder: Path, start: float, end: float) -> tuple[list[float], list[float]]:
-    """Wall seconds of the plugin's schedule() calls in [start, end] (engine monotonic
-    clock, same host): (calls without a re-plan, calls with one)."""
-    steps: list[float] = []
-    replans: list[float] = []
-    for path in sorted(folder.glob("replica-*.steps.csv")):
-        with path.open() as fh:
-            for line in fh:
-                parts = line.split(",")
-                if len(parts) < 3:
-                    continue
-                try:
-                    t, wall, replanned = float(parts[0]), float(parts[1]), parts[2] == "1"
-                except ValueError:
-                    continue
-                if start <= t <= end:
-                    (replans if replanned else steps).append(wall)
-    return steps, replans
+def _fill_reasons(outcomes: list[CallOutcome], verdicts: dict[str, str]) -> None:
+    """The core's reason for each call it rejected or made best-effort (the audit)."""
+    for o in outcomes:
+        if o.status in (Status.REJECTED, Status.BEST_EFFORT):
+            o.reason = verdicts.get(call_key(o.session_id, o.call_index), "")
 
 
 def _served_model(url: str) -> tuple[str, int | None]:

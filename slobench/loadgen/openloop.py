@@ -35,7 +35,12 @@ PromptMaker = Callable[[int, int], "str | list[int]"]   # (tokens, seed) -> prom
 SPIN_S = 0.001          # sleep to this much before a deadline, then yield-spin to it
 
 
-def slo_xargs(req: SchedRequest, t0_monotonic: float) -> dict[str, Any]:
+def call_key(session_id: int, call_index: int) -> str:
+    """How a call is named to the server (`vllm_xargs["call"]`) and in its verdict log."""
+    return f"{session_id}:{call_index}"
+
+
+def slo_xargs(req: SchedRequest, t0_monotonic: float, call: str = "") -> dict[str, Any]:
     """The per-request SLOs, as `vllm_xargs` (flat: vLLM allows scalars and lists).
 
     `arrival_s` is on the probe's timeline; `arrival_monotonic_s` is the same instant on
@@ -49,6 +54,7 @@ def slo_xargs(req: SchedRequest, t0_monotonic: float) -> dict[str, Any]:
         "tpot_phase_starts": [first for first, _ in req.phase_tpots],
         "tpot_slos_s": [t for _, t in req.phase_tpots],
         "expected_output_tokens": req.expected_output,
+        "call": call,
     }
 
 
@@ -63,6 +69,7 @@ class LoadGenConfig:
     extra_body: dict[str, Any] = field(default_factory=dict)
     send_slos: bool = True
     prompt_salt: int = 0                # varies prompts between probes (no cache reuse)
+    warm_requests: int = 0              # uncounted short calls per URL before t0
 
 
 @dataclass
@@ -98,7 +105,7 @@ class OpenLoop:
         while self.now() < t:
             await asyncio.sleep(0)
 
-    def body(self, req: SchedRequest, prompt: str | list[int]) -> dict[str, Any]:
+    def body(self, req: SchedRequest, prompt: str | list[int], call: str = "") -> dict[str, Any]:
         n = req.output_tokens
         body: dict[str, Any] = {
             "model": self.cfg.model, "prompt": prompt, "max_tokens": n, "min_tokens": n,
@@ -106,7 +113,7 @@ class OpenLoop:
             "return_token_ids": True, "temperature": 0.0,
         }
         if self.cfg.send_slos:
-            body["vllm_xargs"] = slo_xargs(req, self.t0)
+            body["vllm_xargs"] = slo_xargs(req, self.t0, call)
         body.update(self.cfg.extra_body)
         return body
 
@@ -130,7 +137,8 @@ class OpenLoop:
             out = self._outcome(session, index, req, self.now(), replica)
             self.outcomes.append(out)
             res = await stream_call(http, self.cfg.urls[replica] + "/v1/completions",
-                                    self.body(req, prompt), self.now,
+                                    self.body(req, prompt, call_key(session.session_id, index)),
+                                    self.now,
                                     self.cfg.request_timeout_s)
             out.status, out.error, out.token_times = res.status, res.error, res.token_times
             out.finish_s = res.finish_s
@@ -162,6 +170,19 @@ class OpenLoop:
 
         urls = [u for u in self.cfg.urls for _ in range(self.cfg.warm_connections)]
         await asyncio.gather(*(get(u) for u in urls))
+        await self.warm_path(http)
+
+    async def warm_path(self, http: aiohttp.ClientSession) -> None:
+        """Uncounted short calls through every URL (client, router, servers), one after
+        another, so the probe's first calls pay no cold path; they carry no SLO (the
+        SLOs-Serve plugin serves them best-effort)."""
+        clock = time.perf_counter
+        for k in range(self.cfg.warm_requests * len(self.cfg.urls)):
+            url = self.cfg.urls[k % len(self.cfg.urls)]
+            body = {"model": self.cfg.model, "prompt": self.cfg.prompt(16, 7919 + k),
+                    "max_tokens": 4, "min_tokens": 4, "ignore_eos": True, "stream": True,
+                    "stream_options": {"include_usage": True}, "temperature": 0.0}
+            await stream_call(http, url + "/v1/completions", body, clock, 30.0)
 
     async def run(self, workload: Workload,
                   abort_check: Callable[[], str | None] | None = None) -> LoadResult:

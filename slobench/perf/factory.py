@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from slobench.errors import input_error
@@ -10,6 +11,7 @@ from slobench.perf.hardware import GIB, HardwareSpec
 from slobench.perf.model import PerfModel
 from slobench.perf.models import ModelSpec
 from slobench.perf.roofline import RooflineModel
+from slobench.perf.step_profile import is_profile_file, load_profile
 
 ProfileChoice = Literal["auto", "roofline", "fitted"]
 PROFILE_CHOICES: tuple[str, ...] = ("auto", "roofline", "fitted")
@@ -24,9 +26,11 @@ def build_perf_model(model: str | ModelSpec, hardware: str | HardwareSpec, tp: i
     "roofline" always the roofline; "fitted" a fitted profile or an input error.
     """
     cat = catalog or default_catalog()
+    if profile not in PROFILE_CHOICES and is_profile_file(profile):
+        return load_profile(Path(profile))      # fitted from a real engine
     if profile not in PROFILE_CHOICES:
         raise input_error("profile", profile, "unknown; expected one of "
-                          + ", ".join(PROFILE_CHOICES))
+                          + ", ".join(PROFILE_CHOICES) + ", or a profile file (.json)")
     model_spec = _model(model, cat)
     hw_spec = _hardware(hardware, cat)
     _check_tp(tp)

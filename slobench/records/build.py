@@ -41,7 +41,7 @@ def build_records(outcomes: list[CallOutcome], labels: RunLabels) -> list[Reques
             tpot_s=tpot_of(first, o.finish_s, n),
             ttft_slo_s=o.ttft_slo_s,
             tpot_slo_s=min(t for _, t in o.phase_tpots),
-            attained=attained, status=o.status, error=o.error,
+            attained=attained, status=o.status, error=o.error, admission_reason=o.reason,
         ))
     _fill_session_attainment(records)
     return records

@@ -42,6 +42,7 @@ class RequestRecord:
     attained: bool
     status: str
     error: str = ""
+    admission_reason: str = ""     # rejected / best_effort: the scheduler's reason (audit)
     session_attained: bool = False  # every call of the session attained (filled per session)
 
     @property

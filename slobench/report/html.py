@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from slobench.report import engine_figures, figures, latency_figures
+from slobench.report.fidelity_section import fidelity_section
 from slobench.report.gains import capacity_table, operating_points
 from slobench.report.run_dir import RunData
 from slobench.report.tables import capacity_html, ops_html
@@ -75,6 +76,7 @@ def render_report(run: RunData) -> str:
              engine_figures.timeline_figure(run.timeline, ops),
              engine_figures.overhead_figure(ops)]
     sections += [figure_div(f) for f in figs if f is not None]
+    sections.append(fidelity_section(run.path))
     return page(f"slobench report: {run.run_id}", "\n".join(sections))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import platform
 import sys
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from slobench import __version__
 from slobench.engines.errors import EngineError
+from slobench.engines.probe_policy import cpu_model
 from slobench.errors import input_error
 from slobench.metrics.capacity import SearchConfig, capacity_search
 from slobench.metrics.summary import capacity_summary, point_summary
 from slobench.perf.catalog import default_catalog
 from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.perf.model import PerfModel
+from slobench.perf.step_profile import StepProfile
 from slobench.records.build import RunLabels, build_records
 from slobench.report.gains import geometric_mean
 from slobench.workloads.entities import Workload
@@ -90,7 +93,8 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
                     vllm_args=[*cfg.vllm_args, *cfg.speculative_vllm_args()],
                     replicas=cfg.cpu_replicas, gpus=cfg.gpus,
                     tp=cfg.tp, startup_timeout_s=cfg.startup_timeout_s,
-                    request_timeout_s=cfg.request_timeout_s) as engine:
+                    request_timeout_s=cfg.request_timeout_s, record_steps=cfg.record_steps,
+                    probe_policy=cfg.probe_policy()) as engine:
         engine.slos_config = cfg.slos_config(real_engine=True)
         context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
         real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context)
@@ -117,12 +121,15 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         perf = build_perf_model(cfg.model, cfg.hardware, cfg.tp, cfg.profile)
         hw = default_catalog().hardware(cfg.hardware)
         kv_tokens: int | None = kv_capacity_tokens(cfg.model, cfg.hardware, cfg.tp)
+        limits = None
+        if isinstance(perf, StepProfile):       # a real engine's: its KV and vLLM limits
+            kv_tokens, limits = perf.kv_tokens or kv_tokens, perf.vllm_limits
         calib = calibrate_model(perf, cfg.slo_scale)
         setup = SimSetup(perf=perf, replicas=cfg.replicas, kv_tokens_per_replica=kv_tokens,
                          gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing,
                          slos=cfg.slos_config(real_engine=False),
                          spec_acceptance=cfg.spec_alpha if cfg.spec_tokens else 0.0,
-                         seed=cfg.seed)
+                         seed=cfg.seed, vllm_limits=limits)
         probe_fn = partial(run_sim_probe, setup)
         hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
                                     "replicas": cfg.replicas}
@@ -131,7 +138,8 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         kv_tokens = None
         probe_fn = engine.run_probe
         hardware = {**engine.describe(), "gpus": cfg.gpus}
-    hardware.update({"host": platform.node(), "machine": platform.machine()})
+    hardware.update({"host": platform.node(), "machine": platform.machine(),
+                     "cpu_model": cpu_model()})
     meta: dict[str, Any] = {
         "run_id": run_id, "command": cfg.command, "started": datetime.now(UTC).isoformat(),
         "engine": cfg.engine, "versions": _versions(), "seed": cfg.seed,
@@ -218,11 +226,16 @@ class _Prober:
         self.progress.probing(self.scenario, self.backend, rate)
         started = time.perf_counter()
         factory = RequestFactory(self.perf, self.tpot_scale, self.predictor)
-        res = self.probe_fn(self.backend, self.workload.at_rate(rate), factory, self.tiers)
+        sessions = probe_sessions(self.cfg, rate)
+        workload = (self.workload if sessions == self.cfg.requests else
+                    sized_workload(self.scenario, sessions, self.cfg.seed, self.cfg.max_context,
+                                   self.cfg.trace))
+        res = self.probe_fn(self.backend, workload.at_rate(rate), factory, self.tiers)
         labels = RunLabels(self.run_id, self.scenario, self.backend, self.cfg.engine, rate)
         records = build_records(res.outcomes, labels)
         row = {"run_id": self.run_id, "scenario": self.scenario, "backend": self.backend,
                "engine": self.cfg.engine, "kind": "point", "rate": rate, "gpus": self.cfg.gpus,
+               "sessions_requested": sessions,
                **point_summary(records, res.step_overheads_s, res.replan_overheads_s),
                "backlog_s": res.backlog_s, "preemptions": res.counters["preemptions"],
                "wall_s": time.perf_counter() - started,
@@ -230,9 +243,24 @@ class _Prober:
         timeline = [(self.scenario, self.backend, rate, *t) for t in res.timeline]
         self.writer.add_probe(records, row, timeline)
         if self.engine is not None:
+            for outcomes in self.engine.discarded:   # stalled probes, kept apart
+                self.writer.add_discarded(build_records(outcomes, labels))
             self.engine.raise_if_fatal()     # a server died: what it measured is on disk
         self.progress.probe(self.scenario, self.backend, rate, row["attainment"])
         return row["attainment"]
+
+
+@functools.lru_cache(maxsize=16)
+def sized_workload(scenario: str, sessions: int, seed: int, max_context: int,
+                   trace: Path | None) -> Workload:
+    """The scenario's seeded workload with `sessions` sessions (duration-sized probes)."""
+    return generate(load_scenario(scenario), sessions, seed, max_context, trace)
+
+
+def probe_sessions(cfg: RunConfig, rate: float) -> int:
+    """Sessions in a probe at `rate`: --requests, or more so that the probe lasts at least
+    --min-probe-s (a high-rate probe must reach a steady state, not end in a burst)."""
+    return max(cfg.requests, math.ceil(rate * cfg.min_probe_s))
 
 
 def _fill_gains(writer: RunWriter, scenario: str, capacities: dict[str, float]) -> None:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slobench.engines.probe_policy import ProbePolicy
 from slobench.errors import input_error
 from slobench.sched.slos.policy import SlosConfig
 
@@ -47,6 +48,12 @@ class RunConfig:
     cpu_replicas: int = 1                     # vllm on CPU: servers to start
     startup_timeout_s: float = 900.0
     request_timeout_s: float = 300.0
+    record_steps: bool = True                 # stock vLLM replicas log their steps
+    min_probe_s: float = 0.0                  # probes last at least this (more sessions)
+    warm_requests: int = 4                    # uncounted calls per URL before a probe
+    stall_threshold_s: float = 0.25           # a longer client stall re-runs the probe
+    max_stall_reruns: int = 2
+    twin: bool = False                        # real engines: replay on the simulator
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -79,10 +86,24 @@ class RunConfig:
             raise input_error("--replicas", None, f"must be >= 1, got {self.cpu_replicas}")
         if not self.backends:
             raise input_error("--backends", None, "name at least one backend")
+        if not 0 <= self.min_probe_s < float("inf"):
+            raise input_error("--min-probe-s", None, f"must be >= 0, got {self.min_probe_s}")
+        if self.warm_requests < 0:
+            raise input_error("--warm-requests", None, f"must be >= 0, got {self.warm_requests}")
+        if not 0 < self.stall_threshold_s < float("inf"):
+            raise input_error("--stall-threshold", None, "must be > 0")
+        if self.max_stall_reruns < 0:
+            raise input_error("--stall-reruns", None, "must be >= 0")
+        if self.twin and self.engine != "vllm":
+            raise input_error("--twin", None, "replays a run of --engine vllm (the steps "
+                              "its replicas logged) on the simulator")
 
     @property
     def replicas(self) -> int:
         return self.gpus // self.tp
+
+    def probe_policy(self) -> ProbePolicy:
+        return ProbePolicy(self.warm_requests, self.stall_threshold_s, self.max_stall_reruns)
 
     def slos_config(self, real_engine: bool) -> SlosConfig:
         """SLOs-Serve's knobs for this run: speculation as asked, a real engine's guards."""

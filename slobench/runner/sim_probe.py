@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from slobench.perf.model import PerfModel
 from slobench.sched.interface import POLICIES, SchedContext
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
+from slobench.sched.slos.guards import SloGuard
 from slobench.sched.slos.policy import SlosConfig
 from slobench.sched.vllm_policy import vllm_default_limits
 from slobench.sim.cluster import SimCluster, SimResult
@@ -31,6 +32,11 @@ class SimSetup:
     slos: SlosConfig = field(default_factory=SlosConfig)
     spec_acceptance: float = 0.0     # speculative drafts' true acceptance rate
     seed: int = 0
+    # A real run's twin: vLLM's limits as the engine reported them (max tokens, max
+    # seqs), the model SLOs-Serve plans with, and the plugin's SLO guard.
+    vllm_limits: tuple[int, int] | None = None
+    plan_perf: PerfModel | None = None
+    slo_guard: SloGuard | None = None
 
 
 def known_backends() -> list[str]:
@@ -41,11 +47,14 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
                   factory: RequestFactory, tiers: tuple[float, ...]) -> SimResult:
     if backend not in POLICIES:
         raise KeyError(backend)
-    max_tokens, max_seqs = vllm_default_limits(setup.gpu_memory_bytes, setup.gpu_name)
+    max_tokens, max_seqs = setup.vllm_limits or vllm_default_limits(setup.gpu_memory_bytes,
+                                                                     setup.gpu_name)
+    plans_own = backend == "slos" and setup.plan_perf is not None
     replicas = []
     for i in range(setup.replicas):
         kv = BlockPool(max(1, setup.kv_tokens_per_replica // BLOCK_SIZE))
-        ctx = SchedContext(perf=setup.perf, kv=kv, tpot_tiers_s=tiers, options={
+        plan_perf = setup.plan_perf if plans_own and setup.plan_perf else setup.perf
+        ctx = SchedContext(perf=plan_perf, kv=kv, tpot_tiers_s=tiers, options={
             "max_num_batched_tokens": max_tokens, "max_num_seqs": max_seqs,
             "slos": setup.slos,
         })
@@ -53,4 +62,5 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
                                    spec_acceptance=setup.spec_acceptance, seed=setup.seed))
     router = Router(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
-    return SimCluster(replicas, router).run(workload, factory)
+    guard = setup.slo_guard if backend == "slos" else None
+    return SimCluster(replicas, router, slo_guard=guard).run(workload, factory)

@@ -28,6 +28,7 @@ class RunWriter:
         self._records: list[pd.DataFrame] = []
         self.summary_rows: list[dict[str, Any]] = []
         self._timeline: list[tuple] = []
+        self._discarded: list[pd.DataFrame] = []
 
     def add_probe(self, records: list[RequestRecord], summary_row: dict[str, Any],
                   timeline: list[tuple]) -> None:
@@ -35,6 +36,10 @@ class RunWriter:
         self.summary_rows.append(summary_row)
         self._timeline.extend(timeline)
         self.flush()
+
+    def add_discarded(self, records: list[RequestRecord]) -> None:
+        """A probe thrown away (the client stalled) and run again: kept apart, not lost."""
+        self._discarded.append(records_frame(records))
 
     def add_capacity(self, row: dict[str, Any]) -> None:
         self.summary_rows.append(row)
@@ -52,6 +57,9 @@ class RunWriter:
             _atomic_parquet(pd.concat(self._records, ignore_index=True),
                             self.out_dir / "requests.parquet")
         _atomic_parquet(self.summary_frame(), self.out_dir / "summary.parquet")
+        if self._discarded:
+            _atomic_parquet(pd.concat(self._discarded, ignore_index=True),
+                            self.out_dir / "stalled_requests.parquet")
         _atomic_parquet(pd.DataFrame(self._timeline, columns=TIMELINE_COLUMNS),
                         self.out_dir / "timeline.parquet")
         tmp = self.out_dir / "run.json.tmp"

@@ -18,6 +18,7 @@ from slobench.engines.outcome import CallOutcome
 from slobench.records.record import Status
 from slobench.sched.interface import Verdict
 from slobench.sched.request import SchedRequest
+from slobench.sched.slos.guards import SloGuard
 from slobench.sim.replica import SimReplica
 from slobench.sim.router import Router
 from slobench.workloads.entities import CallSpec, SessionSpec, Workload
@@ -46,12 +47,15 @@ class _Call:
     offers: list[int] = field(default_factory=list)
     tries: int = 0
     status: str = Status.OK
+    true_slo: tuple[float, tuple[tuple[int, float], ...]] | None = None   # when guarded
 
 
 class SimCluster:
     def __init__(self, replicas: list[SimReplica], router: Router,
-                 timeline_interval_s: float = 0.25, drain_limit_s: float = 600.0) -> None:
+                 timeline_interval_s: float = 0.25, drain_limit_s: float = 600.0,
+                 slo_guard: SloGuard | None = None) -> None:
         self.replicas = replicas
+        self.slo_guard = slo_guard if slo_guard is not None and slo_guard.active else None
         self.router = router
         self.timeline_interval_s = timeline_interval_s
         self.drain_limit_s = drain_limit_s
@@ -73,6 +77,11 @@ class SimCluster:
         def release(session: SessionSpec, index: int, t: float) -> None:
             req = make_request(session, index, session.calls[index], t)
             call = _Call(session, index, req)
+            if self.slo_guard is not None:       # the policy plans on guarded SLOs
+                call.true_slo = (req.ttft_slo_s, req.phase_tpots)
+                req.sched_state["unguarded_deadline_s"] = req.ttft_deadline_s
+                req.ttft_slo_s = self.slo_guard.ttft_slo(req.ttft_slo_s)
+                req.phase_tpots = self.slo_guard.phase_tpots(req.phase_tpots)
             calls.append(call)
             by_req[req.rid] = call
             push(t, _ARRIVAL, call)
@@ -176,6 +185,7 @@ class SimCluster:
                 error = "unfinished when the simulation's drain limit ran out"
         elif status == Status.REJECTED:
             error = "rejected by admission control on every replica offered"
+        ttft_slo, phases = call.true_slo or (req.ttft_slo_s, req.phase_tpots)
         return CallOutcome(
             session_id=call.session.session_id,
             call_index=call.index,
@@ -185,11 +195,13 @@ class SimCluster:
             actual_send_s=req.arrival_s,
             prompt_tokens=req.prompt_tokens,
             expected_tokens=req.output_tokens,
-            phase_tpots=req.phase_tpots,
-            ttft_slo_s=req.ttft_slo_s,
+            phase_tpots=phases,
+            ttft_slo_s=ttft_slo,
             status=str(status),
             replica=req.replica,
             token_times=req.token_times,
             finish_s=req.finish_s,
             error=error,
+            reason=(str(req.sched_state.get("why", "")) if status in
+                    (Status.REJECTED, Status.BEST_EFFORT) else ""),
         )

@@ -40,12 +40,16 @@ from typing import Any
 from slobench.perf.fitted import FittedProfile
 from slobench.perf.measured import MeasuredModel
 from slobench.perf.model import PerfModel
+from slobench.sched.slos.guards import SloGuard
 from slobench.sched.slos.policy import SlosConfig
+from slobench.vllm_plugin.steplog import ENV_OVERHEAD_DIR, ENV_REPLICA
+
+__all__ = ["ENV_OVERHEAD_DIR", "ENV_REPLICA"]
 
 ENV_CONFIG = "SLOBENCH_SLOS_CONFIG"
-ENV_OVERHEAD_DIR = "SLOBENCH_OVERHEAD_DIR"
-ENV_REPLICA = "SLOBENCH_REPLICA"
 SCHEDULER_CLS = "slobench.vllm_plugin.scheduler.SlosScheduler"
+# Stock vLLM's scheduler, unchanged, logging its steps (recording.py).
+RECORDING_CLS = "slobench.vllm_plugin.recording.RecordingScheduler"
 STOP_REASON_REJECTED = "slos_rejected"
 STOP_REASON_BEST_EFFORT = "slos_best_effort"
 REPO_ROOT = Path(__file__).resolve().parents[2]   # holds the slobench package
@@ -60,19 +64,25 @@ def default_guard_s(perf: PerfModel) -> float:
     return max(0.010, 2.0 * perf.decode_step_time(1, 512))
 
 
+def plugin_guard(perf: PerfModel, slo_guard: float = DEFAULT_SLO_GUARD,
+                 guard_s: float | None = None) -> SloGuard:
+    """The SLO guard a replica plans with (the simulator twin applies the same one)."""
+    if not 0 < slo_guard <= 1:
+        raise ValueError(f"slo_guard must be in (0, 1], got {slo_guard}")
+    return SloGuard(slo_guard, default_guard_s(perf) if guard_s is None else max(0.0, guard_s))
+
+
 def plugin_config(perf: PerfModel, tiers_s: tuple[float, ...] = (), *,
                   kv_tokens: int | None = None, slos: SlosConfig | None = None,
                   same_host: bool = True, guard_s: float | None = None,
                   slo_guard: float = DEFAULT_SLO_GUARD,
                   feedback_quantile: float = DEFAULT_FEEDBACK_QUANTILE) -> dict[str, Any]:
-    if not 0 < slo_guard <= 1:
-        raise ValueError(f"slo_guard must be in (0, 1], got {slo_guard}")
     if not 0 < feedback_quantile <= 1:
         raise ValueError(f"feedback_quantile must be in (0, 1], got {feedback_quantile}")
+    guard = plugin_guard(perf, slo_guard, guard_s)
     return {"perf": perf.describe(), "tpot_tiers_s": list(tiers_s), "kv_tokens": kv_tokens,
             "slos": asdict(slos or SlosConfig.for_real_engine()), "same_host": same_host,
-            "guard_s": default_guard_s(perf) if guard_s is None else max(0.0, guard_s),
-            "slo_guard": slo_guard, "feedback": True,
+            "guard_s": guard.ttft_early_s, "slo_guard": guard.slo_factor, "feedback": True,
             "feedback_quantile": feedback_quantile}
 
 
@@ -94,12 +104,16 @@ def load_plugin_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     return dict(json.loads(raw))
 
 
-def plugin_env(config: dict[str, Any], overhead_dir: Path) -> dict[str, str]:
-    """Environment for a replica running the plugin (the launcher adds SLOBENCH_REPLICA)."""
+def plugin_env(config: dict[str, Any] | None, overhead_dir: Path) -> dict[str, str]:
+    """Environment for a replica running a slobench scheduler class (the launcher adds
+    SLOBENCH_REPLICA); `config` None: the recording scheduler, which needs none."""
     path = os.environ.get("PYTHONPATH", "")
-    return {ENV_CONFIG: json.dumps(config), ENV_OVERHEAD_DIR: str(overhead_dir),
-            "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else "")}
+    env = {ENV_OVERHEAD_DIR: str(overhead_dir),
+           "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else "")}
+    if config is not None:
+        env[ENV_CONFIG] = json.dumps(config)
+    return env
 
 
-def plugin_args() -> list[str]:
-    return ["--scheduler-cls", SCHEDULER_CLS]
+def plugin_args(scheduler_cls: str = SCHEDULER_CLS) -> list[str]:
+    return ["--scheduler-cls", scheduler_cls]

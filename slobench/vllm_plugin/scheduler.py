@@ -41,14 +41,10 @@ vLLM's real allocator preempts, best-effort first by the queue order above).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-from pathlib import Path
 from typing import Any
 
-from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.engine import EngineCoreOutput, EngineCoreOutputs, FinishReason
 from vllm.v1.request import Request, RequestStatus
 
@@ -56,25 +52,24 @@ from slobench.perf.feedback import OnlineStepModel
 from slobench.sched.interface import SchedContext, Verdict
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.request import SchedRequest
+from slobench.sched.slos.guards import SloGuard
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 from slobench.sched.slos.tiers import TierPlanner
 from slobench.vllm_plugin.config import (
     DEFAULT_FEEDBACK_QUANTILE,
-    ENV_OVERHEAD_DIR,
-    ENV_REPLICA,
     STOP_REASON_BEST_EFFORT,
     STOP_REASON_REJECTED,
     load_plugin_config,
     perf_from_dict,
 )
+from slobench.vllm_plugin.recording import RecordingScheduler
+from slobench.vllm_plugin.steplog import StepShape
 
-FLUSH_EVERY_S = 0.5
-IDLE_GAP_S = 0.005           # longer from outputs to the next schedule(): the engine idled
 NO_SLO_TTFT_S = 1e9          # best-effort mirrors: deadlines that never bind
 NO_SLO_TPOT_S = 1e9
 
 
-class SlosScheduler(Scheduler):
+class SlosScheduler(RecordingScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg = load_plugin_config()
@@ -89,12 +84,9 @@ class SlosScheduler(Scheduler):
             "feedback_quantile", DEFAULT_FEEDBACK_QUANTILE)))
             if cfg.get("feedback", True) else None)
         self._perf = self._online or calibrated
-        # The last step: (start, tokens, context), and when its outputs were processed.
-        self._step_probe: tuple[float, int, int] | None = None
-        self._step_done: float | None = None
         self._same_host = bool(cfg.get("same_host", False))
-        self._guard_s = float(cfg.get("guard_s") or 0.0)
-        self._slo_guard = float(cfg.get("slo_guard") or 1.0)
+        self._guard = SloGuard(float(cfg.get("slo_guard") or 1.0),
+                               float(cfg.get("guard_s") or 0.0))
         engine_tokens = int(self.cache_config.num_gpu_blocks) * int(self.block_size)
         kv_tokens = int(cfg.get("kv_tokens") or engine_tokens)
         slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
@@ -115,18 +107,6 @@ class SlosScheduler(Scheduler):
         self._next_rid = 0
         self._token_t: dict[str, list[float]] = {}        # engine times of output tokens
         self._caps: dict[str, int] | None = None          # this step's tokens per request
-        # Overhead / diagnostics files.
-        replica = os.environ.get(ENV_REPLICA, "0")
-        out = os.environ.get(ENV_OVERHEAD_DIR)
-        self._out_dir = Path(out) if out else None
-        self._steps_path = self._req_path = None
-        if self._out_dir is not None:
-            self._out_dir.mkdir(parents=True, exist_ok=True)
-            self._steps_path = self._out_dir / f"replica-{replica}.steps.csv"
-            self._req_path = self._out_dir / f"replica-{replica}.requests.jsonl"
-        self._step_buf: list[str] = []
-        self._req_buf: list[str] = []
-        self._last_flush = time.monotonic()
 
     # -- requests in -------------------------------------------------------------------
     def add_request(self, request: Request) -> None:
@@ -161,18 +141,20 @@ class SlosScheduler(Scheduler):
             starts = list(xargs.get("tpot_phase_starts") or [1])
             tpots = list(xargs.get("tpot_slos_s") or [])
             if tpots and len(starts) == len(tpots):
-                phases = tuple((int(f), float(t) * self._slo_guard)
-                               for f, t in zip(starts, tpots, strict=True))
+                phases = self._guard.phase_tpots(tuple(
+                    (int(f), float(t)) for f, t in zip(starts, tpots, strict=True)))
             else:
                 has_slo = False
         expected = int(xargs.get("expected_output_tokens") or out_tokens)
+        ttft_slo = float(xargs["ttft_slo_s"]) if has_slo else NO_SLO_TTFT_S
         sr = SchedRequest(rid=self._next_rid, arrival_s=arrival,
                           prompt_tokens=int(request.num_prompt_tokens),
                           output_tokens=out_tokens, expected_output=max(1, expected),
-                          ttft_slo_s=(max(0.0, float(xargs["ttft_slo_s"]) * self._slo_guard
-                                          - self._guard_s)
-                                      if has_slo else NO_SLO_TTFT_S),
+                          ttft_slo_s=self._guard.ttft_slo(ttft_slo) if has_slo else ttft_slo,
                           phase_tpots=phases, has_slo=has_slo)
+        sr.sched_state["call"] = xargs.get("call")
+        if has_slo and self._guard.active:
+            sr.sched_state["unguarded_deadline_s"] = arrival + ttft_slo
         self._next_rid += 1
         self._mirror[request.request_id] = sr
         self._vreq[sr.rid] = request
@@ -202,53 +184,29 @@ class SlosScheduler(Scheduler):
             if request in queue:
                 queue.remove_request(request)
 
-    # -- the step ----------------------------------------------------------------------
-    def schedule(self, *args: Any, **kwargs: Any) -> Any:
-        t_start = time.perf_counter()
-        self._observe_step(t_start)
-        now = time.monotonic()
+    # -- the step (RecordingScheduler's hooks) -----------------------------------------
+    def _plan_step(self, now: float) -> tuple[bool, int]:
+        """Sync the mirrors, let the core plan, and set vLLM's budget and caps to it."""
         self._sync(now)
         plan = self.policy.schedule(now)
         for sr in plan.rejected:
             self._reject(sr)
         budget = self._enforce(plan)
         self.max_num_scheduled_tokens = min(budget, self._orig_max_tokens)
-        try:
-            out = super().schedule(*args, **kwargs)
-        finally:
-            self._caps = None
-        wall = time.perf_counter() - t_start
-        tokens, context = self._batch_shape(out)
-        self._step_probe = (t_start, tokens, context) if tokens else None
-        predicted = self._perf.step_time(0, tokens, context) if tokens else 0.0
-        self._step_buf.append(f"{now:.6f},{wall:.7f},{int(plan.replanned)},"
-                              f"{self.max_num_scheduled_tokens},"
-                              f"{out.total_num_scheduled_tokens},{predicted:.6f}\n")
+        return plan.replanned, self.max_num_scheduled_tokens
+
+    def _end_step_plan(self) -> None:
+        self._caps = None
         self.max_num_scheduled_tokens = self._orig_max_tokens
-        if now - self._last_flush > FLUSH_EVERY_S:
-            self._flush()
-        return out
 
-    def _batch_shape(self, out: Any) -> tuple[int, int]:
-        """Tokens vLLM scheduled and the context they attend to (mirrors as of the
-        step's start: each request's computed tokens plus its new ones)."""
-        tokens = context = 0
-        for req_id, n in out.num_scheduled_tokens.items():
-            sr = self._mirror.get(req_id)
-            tokens += n
-            context += (sr.num_computed if sr is not None else 0) + n
-        return tokens, context
+    def _predicted_step_s(self, shape: StepShape) -> float:
+        return self._perf.step_time(shape.prefill_tokens, shape.decode_tokens,
+                                    shape.context_tokens)
 
-    def _observe_step(self, now: float) -> None:
-        """The last step's duration, from its schedule() to this one (the engine loop's
-        own cost included; an idle wait after its outputs is not), to the online model."""
-        probe, done = self._step_probe, self._step_done
-        self._step_probe = self._step_done = None
-        if probe is None or done is None or self._online is None:
-            return
-        start, tokens, context = probe
-        measured = (done - start) + min(now - done, IDLE_GAP_S)
-        if self._online.observe(tokens, context, measured):
+    def _step_measured(self, shape: StepShape, step_s: float) -> None:
+        """Each measured step teaches the online model; a refit rebuilds the planner."""
+        if self._online is not None and self._online.observe(shape.tokens,
+                                                             shape.context_tokens, step_s):
             self._rebuild_planner()
             self._log({"event": "perf_model", "t": time.monotonic(),
                        "coef": self._online.coef, "inflation": self._online.inflation})
@@ -278,6 +236,7 @@ class SlosScheduler(Scheduler):
             if req is not None and self._held.pop(req.request_id, None) is not None:
                 if sr.best_effort:
                     req.stop_reason = STOP_REASON_BEST_EFFORT
+                    self._log_verdict("best_effort", req, sr)
                 self._enqueue_waiting_request(req)
         rank: dict[str, tuple] = {}
         self._caps = {}
@@ -312,7 +271,7 @@ class SlosScheduler(Scheduler):
         if req is None:
             return
         self._held.pop(req.request_id, None)
-        self._log({"event": "rejected", "id": req.request_id, "t": time.monotonic()})
+        self._log_verdict("rejected", req, sr)
         self._forget(req.request_id, sr)
         self.finish_requests(req.request_id, RequestStatus.FINISHED_ABORTED)
         self._reject_outputs.append((req.client_index, EngineCoreOutput(
@@ -322,8 +281,7 @@ class SlosScheduler(Scheduler):
     # -- requests out ------------------------------------------------------------------
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
         outputs = super().update_from_output(scheduler_output, model_runner_output)
-        self._step_done = time.perf_counter()
-        if self._req_path is not None:          # engine token times: diagnostics only
+        if self.step_log.enabled:               # engine token times: diagnostics only
             self._record_token_times(outputs)
         for client, out in self._reject_outputs:
             eco = outputs.get(client)
@@ -333,8 +291,6 @@ class SlosScheduler(Scheduler):
                 eco.outputs.append(out)
         self._reject_outputs.clear()
         self._drop_finished()
-        if not self.has_unfinished_requests():
-            self._flush()
         return outputs
 
     def _record_token_times(self, outputs: Any) -> None:
@@ -386,25 +342,10 @@ class SlosScheduler(Scheduler):
                    "arrival_s": sr.arrival_s, "verdict": str(verdict), "last_try": last_try,
                    "prompt_tokens": sr.prompt_tokens, "max_tokens": sr.output_tokens})
 
+    def _log_verdict(self, event: str, req: Request, sr: SchedRequest) -> None:
+        """A rejection or a demotion to best-effort, with the core's reason (the audit)."""
+        self._log({"event": event, "id": req.request_id, "t": time.monotonic(),
+                   "call": sr.sched_state.get("call"), "why": sr.sched_state.get("why")})
+
     def _log(self, row: dict) -> None:
-        if self._req_path is not None:
-            self._req_buf.append(json.dumps(row) + "\n")
-
-    def _flush(self) -> None:
-        self._last_flush = time.monotonic()
-        if self._steps_path is None or self._req_path is None:
-            self._step_buf.clear()
-            self._req_buf.clear()
-            return
-        if self._step_buf:
-            with self._steps_path.open("a") as fh:
-                fh.writelines(self._step_buf)
-            self._step_buf.clear()
-        if self._req_buf:
-            with self._req_path.open("a") as fh:
-                fh.writelines(self._req_buf)
-            self._req_buf.clear()
-
-    def shutdown(self) -> None:
-        self._flush()
-        super().shutdown()
+        self.step_log.event(row)

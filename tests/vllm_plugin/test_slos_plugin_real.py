@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from slobench.engines.real import RealEngine
+from slobench.engines.step_files import read_engine_info, read_steps
 from slobench.engines.tiny_model import make_prompt
 from slobench.engines.vllm_launcher import find_vllm_python
 from slobench.loadgen.stream import stream_call
@@ -27,6 +28,7 @@ from slobench.records.record import Status
 from slobench.runner.campaign import _run_campaign
 from slobench.runner.config import RunConfig
 from slobench.sched.slos.policy import SlosConfig
+from slobench.sched.slos.why import REASONS
 
 pytestmark = pytest.mark.real_engine
 
@@ -92,20 +94,38 @@ def test_overload_slos_rejects_and_admitted_attain(campaign) -> None:
 
 def test_plugin_never_schedules_beyond_the_planned_budget(campaign) -> None:
     engine, _, _ = campaign
-    lines = []
-    for path in sorted((engine.out_dir / "sched-overhead").glob("replica-*.steps.csv")):
-        lines += [row.split(",") for row in path.read_text().splitlines()]
-    assert len(lines) > 100
-    over = [row for row in lines if int(row[4]) > int(row[3])]
-    assert over == [], over[:5]
-    assert any(int(row[4]) > 0 for row in lines)
+    steps = read_steps(engine.steps_dir("slos"))
+    assert len(steps) > 100
+    over = steps[steps["scheduled"] > steps["budget"]]
+    assert over.empty, over.head()
+    assert (steps["scheduled"] > 0).any()
     # The core planned with a step-time model refitted from the engine's own steps (a
     # loaded 2-core host runs steps slower than the quiet calibration says).
-    assert all(float(row[5]) > 0 for row in lines if int(row[4]) > 0)
+    assert (steps.loc[steps["scheduled"] > 0, "predicted_s"] > 0).all()
     refits = [json.loads(line) for path in
-              (engine.out_dir / "sched-overhead").glob("replica-*.requests.jsonl")
+              engine.steps_dir("slos").glob("replica-*.requests.jsonl")
               for line in path.read_text().splitlines() if '"perf_model"' in line]
     assert refits and all(min(r["coef"]) >= 0 and r["inflation"] >= 1 for r in refits)
+
+
+def test_stock_vllm_replicas_logged_their_steps_and_limits(campaign) -> None:
+    engine, _, summary = campaign
+    steps = read_steps(engine.steps_dir("vllm"))
+    assert len(steps) > 100 and (steps["step_s"].dropna() > 0).all()
+    assert ((steps["prefill_tokens"] + steps["decode_tokens"]) == steps["scheduled"]).all()
+    info = read_engine_info(engine.steps_dir("vllm"))
+    assert info is not None and info["scheduler"] == "RecordingScheduler"
+    assert info["kv_tokens"] > 0 and info["max_num_scheduled_tokens"] > 0
+    # vLLM's own schedule() overhead now lands in summary.parquet too.
+    row = summary[(summary["backend"] == "vllm") & (summary["kind"] == "point")]
+    assert (row["sched_overhead_p50_ms"] > 0).all()
+
+
+def test_rejections_carry_the_cores_reason(campaign) -> None:
+    _, req, _ = campaign
+    rejected = req[(req["backend"] == "slos") & (req["status"] == Status.REJECTED)]
+    assert len(rejected) and (rejected["admission_reason"].isin(REASONS)).all(), \
+        rejected["admission_reason"].value_counts()
 
 
 def _direct(url: str, model: str, xargs: dict | None) -> object:
@@ -135,7 +155,7 @@ def test_slo_reaches_the_scheduler_and_no_slo_is_best_effort(campaign) -> None:
     assert res.status == Status.OK and len(res.token_times) == 8, res
     time.sleep(1.0)
     rows = [json.loads(line) for line in
-            (engine.out_dir / "sched-overhead" / "replica-0.requests.jsonl")
+            (engine.steps_dir("slos") / "replica-0.requests.jsonl")
             .read_text().splitlines()]
     seen = [r for r in rows if r.get("xargs", {}).get("marker") == "slo-reaches-scheduler"]
     assert len(seen) == 1 and seen[0]["has_slo"]

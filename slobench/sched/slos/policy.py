@@ -27,6 +27,7 @@ from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.deadlines import token_deadline
 from slobench.sched.slos.kv_peak import peak_kv_tokens
 from slobench.sched.slos.tiers import TierPlanner
+from slobench.sched.slos.why import rejection_reason
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class SlosPolicy(ReplicaScheduler):
     def add_request(self, req: SchedRequest, now: float, last_try: bool) -> Verdict:
         req.sched_state["last_try"] = last_try
         if not req.has_slo:
+            req.sched_state["why"] = "no_slo"
             return self._make_best_effort(req)
         self.pending.append(req)
         self.arrivals += 1
@@ -171,6 +173,13 @@ class SlosPolicy(ReplicaScheduler):
             chosen = set(by_key)
         else:
             chosen = set(admit(items, base, now, kv_free, rate_of, step_of).admitted)
+        forced = [it for it in items if it.forced]
+        for item in items:
+            r = by_key.get(item.key) if not item.forced else None
+            if r is not None and r.rid not in chosen:
+                r.sched_state["why"] = rejection_reason(
+                    item, forced, base, now, kv_free, rate_of, step_of,
+                    r.sched_state.get("unguarded_deadline_s"))
         for r in candidates:
             if r.rid in chosen:
                 self.admitted.append(r)

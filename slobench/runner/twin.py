@@ -1,0 +1,199 @@
+"""The simulator twin of a real run (SPEC §10), and its fidelity and audit tables.
+
+The twin replays the run on the simulator with everything the real run had: the same
+seeded workload per probe (sessions, seed, rates), the same SLOs (the run's calibration,
+its TPOT scale), the same replicas, vLLM's limits and KV blocks as the engine reported
+them, and a step-time profile fitted from the steps the run's replicas logged (or one
+given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
+settings, and a step model inflated to the same upper quantile of measured steps that the
+plugin's online model covers. What the twin leaves out is the host: HTTP and the router
+hop, client stalls, other processes on the cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slobench.engines.step_files import read_engine_info, read_steps
+from slobench.metrics.audit import admission_audit
+from slobench.metrics.capacity import SearchConfig, capacity_search
+from slobench.metrics.fidelity import crossing_capacity, fidelity_capacities, fidelity_points
+from slobench.metrics.summary import point_summary
+from slobench.perf.measured import MeasuredModel
+from slobench.perf.scaled import ScaledModel
+from slobench.perf.step_profile import (
+    FitReport,
+    StepProfile,
+    fit_step_profile,
+    load_profile,
+    usable_steps,
+)
+from slobench.records.build import RunLabels, build_records
+from slobench.records.record import records_frame
+from slobench.runner.campaign import probe_sessions, sized_workload
+from slobench.runner.config import RunConfig
+from slobench.runner.requests import LengthPredictor, RequestFactory, tpot_tiers
+from slobench.runner.sim_probe import SimSetup, run_sim_probe
+from slobench.vllm_plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
+
+PLAN_INFLATION_MAX = 2.0       # as the plugin's online model caps its inflation
+
+
+@dataclass
+class TwinResult:
+    fidelity: pd.DataFrame
+    audit: pd.DataFrame
+    requests: pd.DataFrame
+    profile: StepProfile
+    fit: FitReport | None
+    plan_inflation: float
+
+
+def _run_config(meta: dict[str, Any]) -> RunConfig:
+    saved = dict(meta.get("config") or {})
+    known = {f.name for f in fields(RunConfig)}
+    cfg = {k: v for k, v in saved.items() if k in known}
+    for key in ("out", "trace"):
+        if cfg.get(key):
+            cfg[key] = Path(cfg[key])
+    cfg["twin"] = False
+    return RunConfig(**cfg)
+
+
+def run_steps(run_dir: Path) -> pd.DataFrame:
+    """Every step every backend's replicas logged in the run."""
+    frames = [read_steps(d) for d in sorted((run_dir / "steps").glob("*")) if d.is_dir()]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plan_inflation(profile: StepProfile, steps: pd.DataFrame) -> float:
+    """The upper quantile of measured / profiled step time the plugin's model covers."""
+    data = usable_steps(steps) if len(steps) else steps
+    if not len(data):
+        return 1.0
+    pred = np.array([profile.step_time(int(p), int(d), int(c)) for p, d, c in
+                     data[["prefill_tokens", "decode_tokens", "context_tokens"]].to_numpy()])
+    ratio = data["step_s"].to_numpy() / np.maximum(pred, 1e-9)
+    return float(np.clip(np.quantile(ratio, DEFAULT_FEEDBACK_QUANTILE), 1.0,
+                         PLAN_INFLATION_MAX))
+
+
+def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, inflation: float,
+               run_dir: Path) -> SimSetup:
+    hw = meta.get("hardware") or {}
+    info = hw.get("engine_info") or next(
+        (i for d in sorted((run_dir / "steps").glob("*")) if (i := read_engine_info(d))), {})
+    kv = int(info.get("kv_tokens") or profile.kv_tokens or 0)
+    if kv <= 0:
+        raise ValueError(f"{run_dir}: the engine's KV size is not recorded "
+                         "(steps/vllm/replica-0.engine.json)")
+    limits = (int(info["max_num_scheduled_tokens"]), int(info["max_num_running_reqs"]))
+    calib_perf = MeasuredModel.from_dict(meta["perf_model"])
+    return SimSetup(perf=profile, replicas=int(hw.get("replicas") or 1),
+                    kv_tokens_per_replica=kv, gpu_memory_bytes=1.0, gpu_name="engine",
+                    routing=cfg.routing, slos=cfg.slos_config(real_engine=True),
+                    seed=cfg.seed, vllm_limits=limits,
+                    plan_perf=ScaledModel(profile, inflation),
+                    slo_guard=plugin_guard(calib_perf))
+
+
+def replay(run_dir: Path, profile_path: Path | None = None,
+           progress: Callable[[str], None] | None = None) -> TwinResult:
+    meta = json.loads((run_dir / "run.json").read_text())
+    cfg = _run_config(meta)
+    summary = pd.read_parquet(run_dir / "summary.parquet")
+    real_requests = pd.read_parquet(run_dir / "requests.parquet")
+    steps = run_steps(run_dir)
+    fit: FitReport | None = None
+    if profile_path is not None:
+        profile = load_profile(profile_path)
+    else:
+        profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
+    inflation = plan_inflation(profile, steps)
+    setup = twin_setup(meta, cfg, profile, inflation, run_dir)
+    calib_perf = MeasuredModel.from_dict(meta["perf_model"])
+    tpot_scale = float(meta["calibration"]["tpot_scale"])
+    points = summary[summary["kind"] == "point"]
+    twin_rows: list[dict] = []
+    twin_records: list[pd.DataFrame] = []
+    seen: set[tuple[str, str, float]] = set()
+    real_caps: dict[tuple[str, str], tuple[float, str]] = {}
+    twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
+    for (scenario, backend), group in points.groupby(["scenario", "backend"], sort=False):
+        base = sized_workload(scenario, cfg.requests, cfg.seed, cfg.max_context, cfg.trace)
+        tiers = tpot_tiers(base, tpot_scale)
+        predictor = (LengthPredictor(base, cfg.predict_quantile)
+                     if cfg.output_lengths == "unknown" else None)
+
+        def probe(rate: float, scenario: str = scenario, backend: str = backend,
+                  tiers: tuple[float, ...] = tiers, predictor: Any = predictor) -> dict:
+            n = probe_sessions(cfg, rate)
+            workload = sized_workload(scenario, n, cfg.seed, cfg.max_context, cfg.trace)
+            factory = RequestFactory(calib_perf, tpot_scale, predictor)
+            res = run_sim_probe(setup, backend, workload.at_rate(rate), factory, tiers)
+            labels = RunLabels(str(meta.get("run_id", "")), scenario, backend, "twin", rate)
+            records = build_records(res.outcomes, labels)
+            row = {"scenario": scenario, "backend": backend, "rate": rate,
+                   **point_summary(records, [], [])}
+            if (scenario, backend, rate) not in seen:       # a search may revisit a rate
+                seen.add((scenario, backend, rate))
+                twin_records.append(records_frame(records))
+                twin_rows.append(row)
+            return row
+
+        for rate in group["rate"]:
+            if progress:
+                progress(f"twin {scenario} / {backend} at {rate:g}/s")
+            probe(float(rate))
+        cap = summary[(summary["kind"] == "capacity") & (summary["scenario"] == scenario)
+                      & (summary["backend"] == backend)]
+        if len(cap):
+            row = cap.iloc[0]
+            real_caps[(scenario, backend)] = (float(row["capacity_rps"]),
+                                              str(row.get("capacity_bound", "measured")))
+            search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
+                                  start_rate=max(float(setup.replicas), cfg.min_rate),
+                                  min_rate=cfg.min_rate)
+            res = capacity_search(lambda r: probe(r)["attainment"], search)
+            twin_caps[(scenario, backend)] = (res.capacity, str(res.bound))
+        else:
+            real_caps[(scenario, backend)] = crossing_capacity(
+                list(zip(group["rate"], group["attainment"], strict=True)), cfg.threshold)
+            mine = [(r["rate"], r["attainment"]) for r in twin_rows
+                    if r["scenario"] == scenario and r["backend"] == backend]
+            twin_caps[(scenario, backend)] = crossing_capacity(mine, cfg.threshold)
+    twin_points = pd.DataFrame(twin_rows)
+    fidelity = pd.concat([fidelity_points(points, twin_points),
+                          fidelity_capacities(real_caps, twin_caps)], ignore_index=True)
+    twin_requests = pd.concat(twin_records, ignore_index=True) if twin_records else \
+        pd.DataFrame()
+    audit = pd.concat([admission_audit(real_requests).assign(source="real"),
+                       admission_audit(twin_requests).assign(source="twin")],
+                      ignore_index=True)
+    return TwinResult(fidelity, audit, twin_requests, profile, fit, inflation)
+
+
+def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:
+    """fidelity.parquet, audit.parquet, twin_requests.parquet and twin.json, atomically."""
+    out = []
+    for name, frame in (("fidelity", result.fidelity), ("audit", result.audit),
+                        ("twin_requests", result.requests)):
+        path = run_dir / f"{name}.parquet"
+        tmp = path.with_name(path.name + ".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        out.append(path)
+    doc = {"profile": result.profile.describe(), "plan_inflation": result.plan_inflation,
+           "fit": None if result.fit is None else result.fit.__dict__}
+    path = run_dir / "twin.json"
+    path.write_text(json.dumps(doc, indent=2, default=lambda v: None if v is math.nan else v))
+    return [*out, path]

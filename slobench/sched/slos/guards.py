@@ -1,0 +1,35 @@
+"""How much tighter than the client's SLOs SLOs-Serve plans on a real engine.
+
+A real engine's steps overrun the model now and then and a token reaches the client
+some milliseconds after the step that made it, so the plugin plans against SLOs x
+`slo_factor` and TTFT deadlines `ttft_early_s` earlier still. The simulator twin of a
+real run applies the same guard to what its policy sees (and judges on the true SLOs),
+so this rule is written once, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SloGuard:
+    slo_factor: float = 1.0          # plan on SLO x this (<= 1)
+    ttft_early_s: float = 0.0        # and TTFT deadlines this much earlier still
+
+    def __post_init__(self) -> None:
+        if not 0 < self.slo_factor <= 1:
+            raise ValueError(f"slo_factor must be in (0, 1], got {self.slo_factor}")
+        if self.ttft_early_s < 0:
+            raise ValueError(f"ttft_early_s must be >= 0, got {self.ttft_early_s}")
+
+    @property
+    def active(self) -> bool:
+        return self.slo_factor < 1 or self.ttft_early_s > 0
+
+    def ttft_slo(self, ttft_slo_s: float) -> float:
+        return max(0.0, ttft_slo_s * self.slo_factor - self.ttft_early_s)
+
+    def phase_tpots(self, phases: tuple[tuple[int, float], ...]
+                    ) -> tuple[tuple[int, float], ...]:
+        return tuple((first, tpot * self.slo_factor) for first, tpot in phases)
