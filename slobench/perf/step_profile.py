@@ -19,14 +19,15 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from scipy.optimize import nnls
 
 from slobench.errors import input_error
 from slobench.perf.model import PerfModel
+
+if TYPE_CHECKING:       # the vLLM plugin imports this package where pandas is not installed
+    import pandas as pd
 
 PROFILE_FORMAT = "slobench-step-profile"
 PROFILE_VERSION = 1
@@ -110,6 +111,9 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 def fit_step_profile(steps: pd.DataFrame, meta: dict[str, Any] | None = None,
                      holdout: float = 0.25, seed: int = 0) -> tuple[StepProfile, FitReport]:
     """Fit on a random (1 - holdout) share of the steps, judge on the rest."""
+    import pandas as pd
+    from scipy.optimize import nnls
+
     data = usable_steps(steps)
     if len(data) < 8:
         raise ValueError(f"{len(data)} usable steps: too few to fit a profile (need 8)")
