@@ -55,6 +55,7 @@ def _register() -> None:
     from slobench.cli import (
         commands,  # noqa: F401
         instrument_commands,  # noqa: F401
+        perf_command,  # noqa: F401
     )
 
 

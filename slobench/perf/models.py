@@ -1,7 +1,8 @@
 """Transformer architecture specs: the shape numbers the roofline model needs.
 
 Only linear-layer weights and embeddings are counted; norms, biases and OPT's learned
-position table are < 0.5% of the parameters and are left out on purpose.
+position table are < 0.5% of the parameters and are left out on purpose (their
+element-wise *work* is counted by the roofline, `roofline.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ModelSpec:
     bytes_per_param: int = 2        # bf16/fp16 weights and KV cache
     gated_mlp: bool = True          # SwiGLU (3 FFN matrices) vs plain 2-matrix FFN (OPT)
     tied_embeddings: bool = False   # OPT reuses the input embedding as the LM head
+    rotary: bool = True             # rotary position embedding (Llama) vs learned (OPT)
 
     def __post_init__(self) -> None:
         for field_name in ("layers", "hidden", "heads", "kv_heads", "intermediate", "vocab",
@@ -74,7 +76,7 @@ def _opt(name: str, layers: int, hidden: int, heads: int) -> ModelSpec:
     # OPT: 4x FFN with ReLU (two matrices), tied embeddings, 50272 vocab, 2048 context.
     return ModelSpec(name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=heads,
                      intermediate=4 * hidden, vocab=50272, max_context=2048,
-                     gated_mlp=False, tied_embeddings=True)
+                     gated_mlp=False, tied_embeddings=True, rotary=False)
 
 
 def _llama2_7b(name: str) -> ModelSpec:
