@@ -36,7 +36,8 @@ def run_campaign(replicas: int, args: argparse.Namespace, out: Path) -> pd.DataF
            "--backends", "vllm,slos", "--scenario", args.scenarios,
            "--replicas", str(replicas), "--requests", str(args.requests),
            "--tolerance", str(args.tolerance), "--min-rate", str(args.min_rate),
-           "--seed", str(args.seed), "--out", str(out)]
+           "--seed", str(args.seed), "--min-probe-s", str(args.min_probe_s),
+           "--out", str(out), *(["--twin"] if args.twin else [])]
     if args.slo_scale is not None:
         cmd += ["--slo-scale", str(args.slo_scale)]
     summary = out / "summary.parquet"
@@ -57,17 +58,43 @@ def table(frames: dict[int, pd.DataFrame]) -> tuple[pd.DataFrame, float]:
     rows = []
     for replicas, df in frames.items():
         cap = df[df["kind"] == "capacity"]
+        points = df[df["kind"] == "point"]
         for scenario, g in cap.groupby("scenario"):
             by = {b: float(r["capacity_rps"]) / replicas
                   for b, r in g.set_index("backend").iterrows()}
+            bounds = {b: str(r.get("capacity_bound", "measured"))
+                      for b, r in g.set_index("backend").iterrows()}
             v, s = by.get("vllm", math.nan), by.get("slos", math.nan)
+            mine = points[points["scenario"] == scenario]
+            reruns = int(mine["stall_reruns"].sum()) if "stall_reruns" in mine else 0
             rows.append({"replicas": replicas, "scenario": scenario,
-                         "vllm_rps_per_replica": v, "slos_rps_per_replica": s,
-                         "gain": s / v if v > 0 else math.nan})
+                         "vllm_per_replica": v, "vllm_bound": bounds.get("vllm", ""),
+                         "slos_per_replica": s, "slos_bound": bounds.get("slos", ""),
+                         "gain": s / v if v > 0 else math.nan,
+                         "probes": len(mine), "stall_reruns": reruns})
     t = pd.DataFrame(rows)
     gains = [g for g in t["gain"] if g > 0 and math.isfinite(g)] if len(t) else []
     geo = math.exp(sum(map(math.log, gains)) / len(gains)) if gains else math.nan
     return t, geo
+
+
+def _fidelity_lines(run_dir: Path, replicas: int) -> list[str]:
+    """The twin's capacities and the audit's false rejects, when the run wrote them."""
+    lines = []
+    fid_path, audit_path = run_dir / "fidelity.parquet", run_dir / "audit.parquet"
+    if fid_path.exists():
+        fid = pd.read_parquet(fid_path)
+        caps = fid[fid["kind"] == "capacity"]
+        lines += ["", f"replicas={replicas}: capacity real vs twin (sessions/s)",
+                  caps[["scenario", "backend", "capacity_real", "capacity_twin",
+                        "capacity_rel_gap", "agrees"]].to_string(index=False)]
+    if audit_path.exists():
+        audit = pd.read_parquet(audit_path)
+        real = audit[audit["source"] == "real"]
+        lines += ["", f"replicas={replicas}: admission audit (real run)",
+                  real[["scenario", "rate", "calls", "turned_away", "false_rejects",
+                        "false_reject_share", "reasons"]].to_string(index=False)]
+    return lines
 
 
 def main() -> None:
@@ -84,6 +111,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/bench-real-capacity"))
     ap.add_argument("--reuse", action="store_true", help="reuse finished campaigns in OUT")
+    ap.add_argument("--min-probe-s", type=float, default=20.0,
+                    help="each probe lasts at least this long (more sessions at high rates)")
+    ap.add_argument("--twin", action=argparse.BooleanOptionalAction, default=True,
+                    help="replay each campaign on the simulator (fidelity + audit tables)")
     args = ap.parse_args()
     if args.slo_scale is not None and args.slo_scale < 0:
         args.slo_scale = None
@@ -100,6 +131,8 @@ def main() -> None:
         if gains:
             lines.append(f"  replicas={r}: "
                          f"{math.exp(sum(map(math.log, gains)) / len(gains)):.2f}x")
+    for r in frames:
+        lines += _fidelity_lines(args.out / f"replicas-{r}", r)
     out = "\n".join(lines)
     print(out)
     args.out.mkdir(parents=True, exist_ok=True)
