@@ -106,12 +106,57 @@ def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, infla
                     slo_guard=plugin_guard(calib_perf))
 
 
+class _TwinProber:
+    """Probes the twin at a rate, as the real run probed it; keeps each rate's rows once."""
+
+    def __init__(self, meta: dict[str, Any], cfg: RunConfig, setup: SimSetup) -> None:
+        self.meta, self.cfg, self.setup = meta, cfg, setup
+        self.calib_perf = MeasuredModel.from_dict(meta["perf_model"])
+        self.tpot_scale = float(meta["calibration"]["tpot_scale"])
+        self.rows: list[dict] = []
+        self.records: list[pd.DataFrame] = []
+        self._seen: set[tuple[str, str, float]] = set()
+
+    def probe(self, scenario: str, backend: str, rate: float) -> float:
+        cfg = self.cfg
+        base = sized_workload(scenario, cfg.requests, cfg.seed, cfg.max_context, cfg.trace)
+        predictor = (LengthPredictor(base, cfg.predict_quantile)
+                     if cfg.output_lengths == "unknown" else None)
+        workload = sized_workload(scenario, probe_sessions(cfg, rate), cfg.seed,
+                                  cfg.max_context, cfg.trace)
+        factory = RequestFactory(self.calib_perf, self.tpot_scale, predictor)
+        res = run_sim_probe(self.setup, backend, workload.at_rate(rate), factory,
+                            tpot_tiers(base, self.tpot_scale))
+        labels = RunLabels(str(self.meta.get("run_id", "")), scenario, backend, "twin", rate)
+        records = build_records(res.outcomes, labels)
+        row = {"scenario": scenario, "backend": backend, "rate": rate,
+               **point_summary(records, [], [])}
+        if (scenario, backend, rate) not in self._seen:      # a search may revisit a rate
+            self._seen.add((scenario, backend, rate))
+            self.records.append(records_frame(records))
+            self.rows.append(row)
+        return float(row["attainment"])
+
+    def capacity(self, scenario: str, backend: str) -> tuple[float, str]:
+        """The twin's own capacity search, with the real run's search settings."""
+        cfg = self.cfg
+        search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
+                              start_rate=max(float(self.setup.replicas), cfg.min_rate),
+                              min_rate=cfg.min_rate)
+        res = capacity_search(lambda r: self.probe(scenario, backend, r), search)
+        return res.capacity, str(res.bound)
+
+    def grid_capacity(self, scenario: str, backend: str) -> tuple[float, str]:
+        mine = [(r["rate"], r["attainment"]) for r in self.rows
+                if r["scenario"] == scenario and r["backend"] == backend]
+        return crossing_capacity(mine, self.cfg.threshold)
+
+
 def replay(run_dir: Path, profile_path: Path | None = None,
            progress: Callable[[str], None] | None = None) -> TwinResult:
     meta = json.loads((run_dir / "run.json").read_text())
     cfg = _run_config(meta)
     summary = pd.read_parquet(run_dir / "summary.parquet")
-    real_requests = pd.read_parquet(run_dir / "requests.parquet")
     steps = run_steps(run_dir)
     fit: FitReport | None = None
     if profile_path is not None:
@@ -119,66 +164,33 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     else:
         profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
     inflation = plan_inflation(profile, steps)
-    setup = twin_setup(meta, cfg, profile, inflation, run_dir)
-    calib_perf = MeasuredModel.from_dict(meta["perf_model"])
-    tpot_scale = float(meta["calibration"]["tpot_scale"])
+    twin = _TwinProber(meta, cfg, twin_setup(meta, cfg, profile, inflation, run_dir))
     points = summary[summary["kind"] == "point"]
-    twin_rows: list[dict] = []
-    twin_records: list[pd.DataFrame] = []
-    seen: set[tuple[str, str, float]] = set()
     real_caps: dict[tuple[str, str], tuple[float, str]] = {}
     twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
     for (scenario, backend), group in points.groupby(["scenario", "backend"], sort=False):
-        base = sized_workload(scenario, cfg.requests, cfg.seed, cfg.max_context, cfg.trace)
-        tiers = tpot_tiers(base, tpot_scale)
-        predictor = (LengthPredictor(base, cfg.predict_quantile)
-                     if cfg.output_lengths == "unknown" else None)
-
-        def probe(rate: float, scenario: str = scenario, backend: str = backend,
-                  tiers: tuple[float, ...] = tiers, predictor: Any = predictor) -> dict:
-            n = probe_sessions(cfg, rate)
-            workload = sized_workload(scenario, n, cfg.seed, cfg.max_context, cfg.trace)
-            factory = RequestFactory(calib_perf, tpot_scale, predictor)
-            res = run_sim_probe(setup, backend, workload.at_rate(rate), factory, tiers)
-            labels = RunLabels(str(meta.get("run_id", "")), scenario, backend, "twin", rate)
-            records = build_records(res.outcomes, labels)
-            row = {"scenario": scenario, "backend": backend, "rate": rate,
-                   **point_summary(records, [], [])}
-            if (scenario, backend, rate) not in seen:       # a search may revisit a rate
-                seen.add((scenario, backend, rate))
-                twin_records.append(records_frame(records))
-                twin_rows.append(row)
-            return row
-
         for rate in group["rate"]:
             if progress:
                 progress(f"twin {scenario} / {backend} at {rate:g}/s")
-            probe(float(rate))
+            twin.probe(scenario, backend, float(rate))
         cap = summary[(summary["kind"] == "capacity") & (summary["scenario"] == scenario)
                       & (summary["backend"] == backend)]
-        if len(cap):
+        key = (scenario, backend)
+        if len(cap):                    # the real run searched: so does the twin
             row = cap.iloc[0]
-            real_caps[(scenario, backend)] = (float(row["capacity_rps"]),
-                                              str(row.get("capacity_bound", "measured")))
-            search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
-                                  start_rate=max(float(setup.replicas), cfg.min_rate),
-                                  min_rate=cfg.min_rate)
-            res = capacity_search(lambda r: probe(r)["attainment"], search)
-            twin_caps[(scenario, backend)] = (res.capacity, str(res.bound))
-        else:
-            real_caps[(scenario, backend)] = crossing_capacity(
+            real_caps[key] = (float(row["capacity_rps"]),
+                              str(row.get("capacity_bound", "measured")))
+            twin_caps[key] = twin.capacity(scenario, backend)
+        else:                           # fixed rates: where each crosses the threshold
+            real_caps[key] = crossing_capacity(
                 list(zip(group["rate"], group["attainment"], strict=True)), cfg.threshold)
-            mine = [(r["rate"], r["attainment"]) for r in twin_rows
-                    if r["scenario"] == scenario and r["backend"] == backend]
-            twin_caps[(scenario, backend)] = crossing_capacity(mine, cfg.threshold)
-    twin_points = pd.DataFrame(twin_rows)
-    fidelity = pd.concat([fidelity_points(points, twin_points),
+            twin_caps[key] = twin.grid_capacity(scenario, backend)
+    fidelity = pd.concat([fidelity_points(points, pd.DataFrame(twin.rows)),
                           fidelity_capacities(real_caps, twin_caps)], ignore_index=True)
-    twin_requests = pd.concat(twin_records, ignore_index=True) if twin_records else \
-        pd.DataFrame()
-    audit = pd.concat([admission_audit(real_requests).assign(source="real"),
-                       admission_audit(twin_requests).assign(source="twin")],
-                      ignore_index=True)
+    twin_requests = pd.concat(twin.records, ignore_index=True)
+    audit = pd.concat([
+        admission_audit(pd.read_parquet(run_dir / "requests.parquet")).assign(source="real"),
+        admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
     return TwinResult(fidelity, audit, twin_requests, profile, fit, inflation)
 
 
