@@ -1,20 +1,23 @@
-"""A step-time model refitted online from the steps a real engine runs (pure: numpy).
+"""A step-time model refitted online from the steps a real engine runs (pure: numpy,
+scipy).
 
 The calibration (SPEC §5) times lone requests on a quiet engine; a loaded engine's
 steps look different: every step pays the engine loop's fixed cost (output processing,
 the API server streaming beside it), long contexts make chunks slower, and on a shared
 host the client and other replicas take CPU. `OnlineStepModel` starts as the calibrated
-model and, once it has seen enough steps, predicts
+model and, once it has seen enough steps, fits the same profile `slobench profile` fits
+(`step_profile.StepProfile`: fixed cost, prefill and decode tokens apart, context,
+prefill x context) to the recent steps, and predicts
 
-    step time = inflation x (a + b x tokens + d x context)
+    step time = inflation x profile(step)
 
-with (a, b, d) >= 0 least-squares fitted over the recent steps and `inflation` an upper
-quantile of measured / fitted, so the planner sizes steps by what they cost now.
-Small (decode-only) and large steps are kept in separate windows: a stretch of pure
-decoding must not push the prefill-carrying steps out and leave a fit that cannot tell
-the per-step cost from the per-token one.
-It changes only when its predictions move by more than `min_change`: callers holding
-caches keyed on step times (the SLOs-Serve planner's) rebuild them then.
+with `inflation` an upper quantile of measured / profiled, so the planner sizes steps
+by what they cost now (the TPOT bound needs the tail). `expected()` is the profile
+without it: what a plan over many steps (a multi-step prefill) should count on.
+Decode-only and prefill-carrying steps are kept in separate windows: a stretch of pure
+decoding must not push the prefill steps out and leave a fit that cannot tell the
+per-step cost from the per-token one. The model changes only when its predictions move
+by more than `min_change`: callers holding caches keyed on step times rebuild them then.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from typing import Any
 import numpy as np
 
 from slobench.perf.model import PerfModel
+from slobench.perf.step_profile import FEATURES, StepProfile, design_matrix, solve_nonnegative
 
-# Batches (tokens, context) whose predicted times decide whether a refit is a change.
-_REFERENCE_BATCHES = ((1, 512), (64, 1024), (256, 4096), (1024, 8192))
+# Steps (prefill, decode, context) whose predictions decide whether a refit is a change.
+_REFERENCE_STEPS = ((0, 1, 512), (0, 32, 32768), (256, 8, 4096), (1024, 16, 16384))
+_Step = tuple[int, int, int, float]                 # prefill, decode, context, measured s
 
 
 class OnlineStepModel(PerfModel):
@@ -35,96 +40,84 @@ class OnlineStepModel(PerfModel):
 
     def __init__(self, prior: PerfModel, window: int = 400, min_samples: int = 40,
                  refit_every: int = 25, quantile: float = 0.9, max_inflation: float = 2.0,
-                 min_change: float = 0.05, large_step_tokens: int = 32,
-                 min_large: int = 10) -> None:
+                 min_change: float = 0.05, min_large: int = 10) -> None:
         if not 0 < quantile <= 1:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
         if max_inflation < 1:
             raise ValueError(f"max_inflation must be >= 1, got {max_inflation}")
-        if min_samples < 3:
-            raise ValueError("min_samples must be >= 3 (three coefficients)")
+        if min_samples < len(FEATURES):
+            raise ValueError(f"min_samples must be >= {len(FEATURES)} (one per coefficient)")
         self.prior = prior
         self.min_samples, self.refit_every = min_samples, refit_every
         self.quantile, self.max_inflation, self.min_change = quantile, max_inflation, min_change
-        self.coef: tuple[float, float, float] | None = None      # a, b, d
+        self.profile: StepProfile | None = None
         self.inflation = 1.0
         self.refits = 0                                            # adopted ones
-        self.large_step_tokens, self.min_large = large_step_tokens, min_large
-        self._small: deque[tuple[int, int, float]] = deque(maxlen=max(1, window // 2))
-        self._large: deque[tuple[int, int, float]] = deque(maxlen=max(1, window // 2))
+        self.min_large = min_large
+        self._decode: deque[_Step] = deque(maxlen=max(1, window // 2))
+        self._prefill: deque[_Step] = deque(maxlen=max(1, window // 2))
         self._since_fit = 0
 
+    @property
+    def coef(self) -> tuple[float, ...] | None:
+        return None if self.profile is None else tuple(self.profile.coef.values())
+
     # -- learning ----------------------------------------------------------------------
-    def observe(self, tokens: int, context: int, measured_s: float) -> bool:
+    def observe(self, prefill: int, decode: int, context: int, measured_s: float) -> bool:
         """Record one step the engine ran; True when the model changed."""
-        if tokens <= 0 or not measured_s > 0:
+        if prefill + decode <= 0 or not measured_s > 0:
             return False
-        big = tokens >= self.large_step_tokens
-        (self._large if big else self._small).append((tokens, context, measured_s))
+        (self._prefill if prefill else self._decode).append(
+            (prefill, decode, context, measured_s))
         self._since_fit += 1
-        if (len(self._small) + len(self._large) < self.min_samples
-                or len(self._large) < self.min_large or self._since_fit < self.refit_every):
+        if (len(self._decode) + len(self._prefill) < self.min_samples
+                or len(self._prefill) < self.min_large or self._since_fit < self.refit_every):
             return False
         self._since_fit = 0
         return self._refit()
 
     def _refit(self) -> bool:
-        data = np.array([*self._small, *self._large], dtype=float)
-        x = np.column_stack([np.ones(len(data)), data[:, 0], data[:, 1]])
-        y = data[:, 2]
-        coef = _nonnegative_lstsq(x, y)
-        fitted = np.maximum(x @ coef, 1e-6)
+        data = np.array([*self._decode, *self._prefill], dtype=float)
+        x = design_matrix(data[:, 0], data[:, 1], data[:, 2], np.zeros(len(data)))
+        y = data[:, 3]
+        profile = StepProfile(dict(zip(FEATURES, solve_nonnegative(x, y).tolist(),
+                                       strict=True)), {"source": "online"})
+        fitted = np.maximum(x @ np.array(list(profile.coef.values())), 1e-6)
         inflation = float(np.clip(np.quantile(y / fitted, self.quantile), 1.0,
                                   self.max_inflation))
-        new = (float(coef[0]), float(coef[1]), float(coef[2]))
-        if self.coef is not None and not self._differs(new, inflation):
+        if self.profile is not None and not self._differs(profile, inflation):
             return False
-        self.coef, self.inflation = new, inflation
+        self.profile, self.inflation = profile, inflation
         self.refits += 1
         return True
 
-    def _differs(self, coef: tuple[float, float, float], inflation: float) -> bool:
-        for tokens, context in _REFERENCE_BATCHES:
-            old = self._predict(self.coef, self.inflation, tokens, context)  # type: ignore[arg-type]
-            new = self._predict(coef, inflation, tokens, context)
+    def _differs(self, profile: StepProfile, inflation: float) -> bool:
+        assert self.profile is not None
+        for p, d, c in _REFERENCE_STEPS:
+            old = self.inflation * max(self.profile.step_time(p, d, c), 1e-6)
+            new = inflation * max(profile.step_time(p, d, c), 1e-6)
             if abs(new / old - 1.0) > self.min_change:
                 return True
         return False
 
-    @staticmethod
-    def _predict(coef: tuple[float, float, float], inflation: float, tokens: int,
-                 context: int) -> float:
-        a, b, d = coef
-        return inflation * max(a + b * tokens + d * context, 1e-6)
-
     # -- PerfModel ---------------------------------------------------------------------
     def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
                   draft_steps: int = 0) -> float:
-        if self.coef is None:
+        if self.profile is None:
             return self.prior.step_time(prefill_tokens, decode_tokens, context_tokens,
                                         draft_steps)
-        return self._predict(self.coef, self.inflation, prefill_tokens + decode_tokens,
-                             context_tokens)
+        return self.inflation * max(self.profile.step_time(
+            prefill_tokens, decode_tokens, context_tokens, draft_steps), 1e-6)
 
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
-        if self.coef is None:
+        if self.profile is None:
             return self.prior.decode_step_time(batch, context)
         return self.step_time(0, batch, batch * context)
 
+    def expected(self) -> PerfModel:
+        return self.prior if self.profile is None else self.profile
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "prior": self.prior.describe(), "coef": self.coef,
+        return {"name": self.name, "prior": self.prior.describe(),
+                "coef": None if self.profile is None else self.profile.coef,
                 "inflation": self.inflation, "refits": self.refits}
-
-
-def _nonnegative_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least squares with every coefficient >= 0: drop the most negative column and refit
-    until none is negative (three columns: at most three rounds)."""
-    active = list(range(x.shape[1]))
-    coef = np.zeros(x.shape[1])
-    while active:
-        sol, *_ = np.linalg.lstsq(x[:, active], y, rcond=None)
-        if (sol >= 0).all():
-            coef[active] = sol
-            return coef
-        active.pop(int(np.argmin(sol)))
-    return coef

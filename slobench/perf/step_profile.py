@@ -96,6 +96,16 @@ class FitReport:
                 f"{self.mean_rel_err:.1%}, p95 {self.p95_rel_err:.1%}")
 
 
+def solve_nonnegative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with every coefficient >= 0 (scipy's NNLS on unit-scaled columns)."""
+    from scipy.optimize import nnls
+
+    scale = np.abs(x).max(axis=0)
+    scale[scale == 0] = 1.0
+    coef, _ = nnls(x / scale, y)
+    return coef / scale
+
+
 def usable_steps(steps: pd.DataFrame) -> pd.DataFrame:
     """Steps with tokens and a measured duration."""
     tokens = steps["prefill_tokens"] + steps["decode_tokens"]
@@ -112,7 +122,6 @@ def fit_step_profile(steps: pd.DataFrame, meta: dict[str, Any] | None = None,
                      holdout: float = 0.25, seed: int = 0) -> tuple[StepProfile, FitReport]:
     """Fit on a random (1 - holdout) share of the steps, judge on the rest."""
     import pandas as pd
-    from scipy.optimize import nnls
 
     data = usable_steps(steps)
     if len(data) < 8:
@@ -124,9 +133,7 @@ def fit_step_profile(steps: pd.DataFrame, meta: dict[str, Any] | None = None,
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = max(2, round(len(y) * holdout))
     test, train = order[:n_test], order[n_test:]
-    scale = np.maximum(np.abs(x[train]).max(axis=0), 1e-12)   # nnls on unit columns
-    coef_scaled, _ = nnls(x[train] / scale, y[train])
-    coef = coef_scaled / scale
+    coef = solve_nonnegative(x[train], y[train])
     profile = StepProfile(dict(zip(FEATURES, coef.tolist(), strict=True)), meta)
     pred = x @ coef
     rel = np.abs(pred[test] - y[test]) / y[test]

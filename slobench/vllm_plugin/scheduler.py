@@ -54,7 +54,6 @@ from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.request import SchedRequest
 from slobench.sched.slos.guards import SloGuard
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
-from slobench.sched.slos.tiers import TierPlanner
 from slobench.vllm_plugin.config import (
     DEFAULT_FEEDBACK_QUANTILE,
     STOP_REASON_BEST_EFFORT,
@@ -161,23 +160,13 @@ class SlosScheduler(RecordingScheduler):
         return sr, xargs
 
     def _add_tier(self, sr: SchedRequest) -> None:
-        """A TPOT SLO the planner has not seen: rebuild its tiers (deadline caches drop)."""
+        """A TPOT SLO the planner has not seen: the core re-plans with it."""
         new = {t for _, t in sr.phase_tpots} - self._tier_set
         if not new:
             return
         self._tier_set |= new
         self._tiers = tuple(sorted(self._tier_set))
-        self._rebuild_planner()
-
-    def _rebuild_planner(self) -> None:
-        """New tiers or a refitted step-time model: the planner's memo and the decodes'
-        cached deadlines are stale."""
-        pol = self.policy
-        pol.planner = TierPlanner(pol.ctx.perf, self._tiers, pol.cfg.margin, pol.cfg.alpha,
-                                  pol.cfg.max_draft, idle_step_s=pol.cfg.idle_step_s)
-        pol.ctx.tpot_tiers_s = self._tiers
-        for r in pol.admitted:
-            r.sched_state.pop("due", None)
+        self.policy.set_tiers(self._tiers)
 
     def _take_out_of_waiting(self, request: Request) -> None:
         for queue in (self.waiting, self.kv_holding_waiting):
@@ -205,9 +194,9 @@ class SlosScheduler(RecordingScheduler):
 
     def _step_measured(self, shape: StepShape, step_s: float) -> None:
         """Each measured step teaches the online model; a refit rebuilds the planner."""
-        if self._online is not None and self._online.observe(shape.tokens,
-                                                             shape.context_tokens, step_s):
-            self._rebuild_planner()
+        if self._online is not None and self._online.observe(
+                shape.prefill_tokens, shape.decode_tokens, shape.context_tokens, step_s):
+            self.policy.refresh_models()
             self._log({"event": "perf_model", "t": time.monotonic(),
                        "coef": self._online.coef, "inflation": self._online.inflation})
 

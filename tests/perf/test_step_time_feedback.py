@@ -12,19 +12,22 @@ from slobench.perf.measured import MeasuredModel
 PRIOR = MeasuredModel(base_s=0.0008, per_token_s=7e-5, decode_step_s=0.002, points={})
 
 
-def engine_time(tokens: int, context: int) -> float:
-    """A 'loaded engine': 6 ms a step, 50 us a token, 1 us per context token."""
-    return 0.006 + 5e-5 * tokens + 1e-6 * context
+def engine_time(tokens: int, context: int, decode: int = 0) -> float:
+    """A 'loaded engine': 6 ms a step, 50 us a prefill token, 90 us a decode token (each
+    is a sequence), 1 us per context token."""
+    return 0.006 + 5e-5 * tokens + 9e-5 * decode + 1e-6 * context
 
 
 def fed(model: OnlineStepModel, steps: int, noise: float = 0.0, seed: int = 0) -> int:
+    """Steps of 1-8 decodes alone, or a prefill chunk beside a few decodes."""
     rng = random.Random(seed)
     changes = 0
     for _ in range(steps):
-        tokens = rng.choice([1, 2, 8, 128, 256, 512, 1024])
-        context = tokens + rng.randrange(0, 4000)
-        measured = engine_time(tokens, context) * (1 + noise * rng.random())
-        changes += model.observe(tokens, context, measured)
+        prefill = rng.choice([0, 0, 0, 128, 256, 512, 1024])
+        decode = rng.choice([1, 2, 8])
+        context = prefill + rng.randrange(decode, 4000)
+        measured = engine_time(prefill, context, decode) * (1 + noise * rng.random())
+        changes += model.observe(prefill, decode, context, measured)
     return changes
 
 
@@ -39,9 +42,11 @@ def test_noiseless_steps_are_learned_exactly() -> None:
     model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
     assert fed(model, 200) >= 1
     assert model.inflation == pytest.approx(1.0)
-    for tokens, context in [(1, 600), (300, 2300), (2048, 2048)]:
-        assert model.step_time(tokens, 0, context) == pytest.approx(
-            engine_time(tokens, context), rel=1e-6)
+    for prefill, decode, context in [(0, 1, 600), (300, 4, 2300), (2048, 0, 2048)]:
+        assert model.step_time(prefill, decode, context) == pytest.approx(
+            engine_time(prefill, context, decode), rel=1e-6)
+    assert model.expected().step_time(300, 4, 2300) == pytest.approx(
+        model.step_time(300, 4, 2300))                  # no noise: no inflation either
 
 
 def test_noisy_steps_are_covered_by_the_inflation_quantile() -> None:
@@ -50,11 +55,13 @@ def test_noisy_steps_are_covered_by_the_inflation_quantile() -> None:
     rng = random.Random(2)
     covered = 0
     for _ in range(1000):
-        tokens = rng.choice([1, 64, 256, 1024])
-        context = tokens + rng.randrange(0, 4000)
-        measured = engine_time(tokens, context) * (1 + 0.5 * rng.random())
-        covered += measured <= model.step_time(tokens, 0, context)
+        prefill, decode = rng.choice([(0, 1), (64, 2), (256, 1), (1024, 8)])
+        context = prefill + rng.randrange(decode, 4000)
+        measured = engine_time(prefill, context, decode) * (1 + 0.5 * rng.random())
+        covered += measured <= model.step_time(prefill, decode, context)
     assert 0.8 <= covered / 1000 <= 0.98
+    # The typical step, without the quantile's cover, is what multi-step plans count on.
+    assert model.expected().step_time(256, 1, 1000) < model.step_time(256, 1, 1000)
 
 
 def test_inverse_stays_exact_after_a_refit() -> None:
@@ -76,19 +83,19 @@ def test_small_drifts_do_not_count_as_a_change() -> None:
 def test_coefficients_stay_non_negative() -> None:
     model = OnlineStepModel(PRIOR, min_samples=10, refit_every=10)
     for i in range(60):                        # time falls with context: a bogus trend
-        model.observe(100, 10 * i, 0.05 - 0.0005 * i)
+        model.observe(100, 1, 100 + 10 * i, 0.05 - 0.0005 * i)
     assert model.coef is not None and min(model.coef) >= 0
 
 
 def test_unusable_observations_are_ignored() -> None:
-    model = OnlineStepModel(PRIOR, min_samples=3, refit_every=1)
-    assert not model.observe(0, 100, 0.01)
-    assert not model.observe(10, 100, 0.0)
+    model = OnlineStepModel(PRIOR, min_samples=6, refit_every=1)
+    assert not model.observe(0, 0, 100, 0.01)
+    assert not model.observe(10, 0, 100, 0.0)
     assert model.coef is None
 
 
 @pytest.mark.parametrize("kwargs", [{"quantile": 0.0}, {"max_inflation": 0.5},
-                                    {"min_samples": 2}])
+                                    {"min_samples": 5}])
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         OnlineStepModel(PRIOR, **kwargs)
@@ -98,12 +105,12 @@ def test_a_stretch_of_pure_decoding_keeps_the_per_token_cost() -> None:
     model = OnlineStepModel(PRIOR, window=100, min_samples=40, refit_every=10)
     fed(model, 200)
     for _ in range(500):                      # long outputs: only 1-token steps for a while
-        model.observe(1, 3000, engine_time(1, 3000))
+        model.observe(0, 1, 3000, engine_time(0, 3000, 1))
     assert model.step_time(512, 0, 2048) == pytest.approx(engine_time(512, 2048), rel=0.05)
 
 
 def test_no_fit_before_enough_large_steps() -> None:
     model = OnlineStepModel(PRIOR, min_samples=10, refit_every=1, min_large=5)
     for _ in range(50):
-        model.observe(1, 500, 0.006)
+        model.observe(0, 1, 500, 0.006)
     assert model.coef is None

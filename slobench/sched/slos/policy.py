@@ -83,21 +83,40 @@ class SlosPolicy(ReplicaScheduler):
     def __init__(self, ctx: SchedContext) -> None:
         super().__init__(ctx)
         self.cfg = ctx.options.get("slos") or SlosConfig()
-        self.planner = TierPlanner(ctx.perf, ctx.tpot_tiers_s, self.cfg.margin,
-                                   self.cfg.alpha, self.cfg.max_draft,
-                                   idle_step_s=self.cfg.idle_step_s)
         self.kv_cap_tokens = int(ctx.kv.total_blocks * BLOCK_SIZE * self.cfg.kv_reserve_frac)
         self._speculating = self.cfg.alpha > 0 and self.cfg.max_draft > 1
         # The fastest a request's KV can grow: one token per shortest possible step.
         self._fastest_step_s = ctx.perf.decode_step_time(1, 1)
         self.pending: list[SchedRequest] = []
         self.admitted: list[SchedRequest] = []
+        self.refresh_models()                # the planners
         self.best_effort: list[SchedRequest] = []
         self.kv_reserved = 0
         self.arrivals = 0
         self.finishes = 0
         self.last_replan = float("-inf")
         self.admission_stats = {"admitted": 0, "rejected": 0, "best_effort": 0}
+
+    def _planner(self, perf: Any) -> TierPlanner:
+        return TierPlanner(perf, self.ctx.tpot_tiers_s, self.cfg.margin, self.cfg.alpha,
+                           self.cfg.max_draft, idle_step_s=self.cfg.idle_step_s)
+
+    def set_tiers(self, tiers_s: tuple[float, ...]) -> None:
+        """The TPOT tiers changed (an adapter saw a new SLO): re-plan with them."""
+        self.ctx.tpot_tiers_s = tiers_s
+        self.refresh_models()
+
+    def refresh_models(self) -> None:
+        """Rebuild the planners from ctx.perf (refitted, or new tiers); decodes' cached
+        deadlines drop with them. Steps are sized on the step-time model itself (the TPOT
+        bound needs its upper quantile); admission's multi-step prefill plan counts on
+        the typical step (`PerfModel.expected`)."""
+        self.planner = self._planner(self.ctx.perf)
+        expected = self.ctx.perf.expected()
+        self.admission_planner = (self.planner if expected is self.ctx.perf
+                                  else self._planner(expected))
+        for r in self.admitted:
+            r.sched_state.pop("due", None)
 
     # -- admission ----------------------------------------------------------
     def add_request(self, req: SchedRequest, now: float, last_try: bool) -> Verdict:
@@ -222,7 +241,7 @@ class SlosPolicy(ReplicaScheduler):
         return tier
 
     def _prefill_rate(self, counts: tuple[int, ...]) -> float:
-        return self.planner.plan(counts).prefill_rate
+        return self.admission_planner.plan(counts).prefill_rate
 
     # -- per-step batch -----------------------------------------------------
     def schedule(self, now: float) -> StepPlan:
