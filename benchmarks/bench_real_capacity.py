@@ -37,7 +37,7 @@ def run_campaign(replicas: int, args: argparse.Namespace, out: Path) -> pd.DataF
            "--replicas", str(replicas), "--requests", str(args.requests),
            "--tolerance", str(args.tolerance), "--min-rate", str(args.min_rate),
            "--seed", str(args.seed), "--min-probe-s", str(args.min_probe_s),
-           "--out", str(out), *(["--twin"] if args.twin else [])]
+           "--out", str(out), "--force", *(["--twin"] if args.twin else [])]
     if args.slo_scale is not None:
         cmd += ["--slo-scale", str(args.slo_scale)]
     summary = out / "summary.parquet"

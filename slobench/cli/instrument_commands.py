@@ -10,20 +10,24 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from slobench.cli.app import app, console, err_console
+from slobench.cli import options as opt
+from slobench.cli.app import app, console, err_console, say
 from slobench.engines.errors import EngineError
 from slobench.errors import input_error
 
 
 @app.command()
 def profile(
-    out: Annotated[Path, typer.Option(help="Profile file to write (JSON); refused if it "
+    out: Annotated[Path, typer.Option(callback=opt.PROFILE_OUT,
+                                      help="Profile file to write (JSON); refused if it "
                                            "exists.")],
-    engine: Annotated[str, typer.Option(help="vllm: start real vLLM servers and drive "
+    engine: Annotated[str, typer.Option(callback=opt.PROFILE_ENGINE,
+                                        help="vllm: start real vLLM servers and drive "
                                              "designed steps through them.")] = "vllm",
     model: Annotated[str, typer.Option(help="Model to serve; 'tiny' for the tiny CPU "
                                             "model.")] = "tiny",
-    replicas: Annotated[int, typer.Option(help="vLLM servers on CPU (each runs the design "
+    replicas: Annotated[int, typer.Option(callback=opt.REPLICAS,
+                                          help="vLLM servers on CPU (each runs the design "
                                                "at once, as a run loads the host).")] = 1,
     from_run: Annotated[Path | None, typer.Option(
         help="Refit from the steps a real run logged (its folder) instead of driving an "
@@ -31,8 +35,8 @@ def profile(
     vllm_python: Annotated[str | None, typer.Option(help="Python with vLLM installed.")] = None,
     vllm_arg: Annotated[list[str] | None, typer.Option(help="Extra `vllm serve` argument.")]
     = None,
-    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for /health.")]
-    = 900.0,
+    startup_timeout: Annotated[float, typer.Option(
+        callback=opt.STARTUP_TIMEOUT, help="Seconds to wait for /health.")] = 900.0,
 ) -> None:
     """Fit the step-time model of a real engine from the steps it runs (SPEC §6).
 
@@ -44,12 +48,6 @@ def profile(
     """
     from slobench.perf.step_profile import fit_step_profile, save_profile
 
-    if out.exists():
-        raise input_error("--out", None, f"{out} exists; choose a new file")
-    if not out.parent.is_dir():
-        raise input_error("--out", None, f"folder {out.parent} does not exist")
-    if replicas < 1:
-        raise input_error("--replicas", None, f"must be >= 1, got {replicas}")
     if from_run is not None:
         from slobench.runner.twin import run_steps
 
@@ -62,14 +60,11 @@ def profile(
         except ValueError as exc:
             raise input_error("--from-run", None, str(exc)) from None
     else:
-        if engine != "vllm":
-            raise input_error("--engine", None, "profiles a real engine: vllm (the "
-                              "simulator's own step model is what a profile feeds it)")
         prof, report = _profile_vllm(model, replicas, out, vllm_python, vllm_arg,
                                      startup_timeout)
     save_profile(prof, report, out)
     _print_profile(prof.coef, report.line())
-    console.print(f"wrote [bold]{out}[/]")
+    console.print(f"wrote {out}", markup=False)
 
 
 def _profile_vllm(model: str, replicas: int, out: Path, vllm_python: str | None,
@@ -80,7 +75,7 @@ def _profile_vllm(model: str, replicas: int, out: Path, vllm_python: str | None,
     from slobench.engines.real import RealEngine
 
     logs = Path(tempfile.mkdtemp(prefix=f"{out.stem}-", dir=out.parent))
-    console.print(f"starting {replicas} vLLM server(s); logs in {logs}")
+    console.print(f"starting {replicas} vLLM server(s); logs in {logs}", markup=False)
     try:
         with RealEngine("vllm", model, logs, vllm_python=vllm_python,
                         vllm_args=list(vllm_arg or []), replicas=replicas,
@@ -90,8 +85,7 @@ def _profile_vllm(model: str, replicas: int, out: Path, vllm_python: str | None,
         err_console.print("interrupted: no profile written")
         raise typer.Exit(130) from None
     except EngineError as exc:
-        err_console.print(f"engine failed: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(say(f"engine failed: {exc}", 1)) from None
 
 
 def _print_profile(coef: dict[str, float], fit_line: str) -> None:
@@ -142,7 +136,7 @@ def twin_and_report(run_dir: Path, profile_file: Path | None = None) -> None:
                   "(the upper quantile of measured steps it covers)")
     print_fidelity(result.fidelity, result.audit)
     write_report(load_run(run_dir), run_dir / "report.html")
-    console.print(f"fidelity: [bold]{run_dir / 'fidelity.parquet'}[/], report updated")
+    console.print(f"fidelity: {run_dir / 'fidelity.parquet'}, report updated", markup=False)
 
 
 def print_fidelity(fid: pd.DataFrame, audit: pd.DataFrame) -> None:
@@ -150,7 +144,8 @@ def print_fidelity(fid: pd.DataFrame, audit: pd.DataFrame) -> None:
     table = Table(title="Real vs twin (attainment; TTFT p99 s; rejected share)")
     for col in ("scenario", "backend", "rate", "real", "twin", "p99 real", "p99 twin",
                 "rej real", "rej twin", "ok"):
-        table.add_column(col, justify="left" if col in ("scenario", "backend") else "right")
+        table.add_column(col, justify="left" if col in ("scenario", "backend") else "right",
+                         overflow="fold")    # 80 columns: wrap, never cut a number
     for _, r in points.iterrows():
         table.add_row(str(r["scenario"]), str(r["backend"]), f"{r['rate']:g}",
                       f"{r['attainment_real']:.2f}", f"{r['attainment_twin']:.2f}",
@@ -162,7 +157,7 @@ def print_fidelity(fid: pd.DataFrame, audit: pd.DataFrame) -> None:
     if len(caps):
         table = Table(title="Capacity, real vs twin (sessions/s)")
         for col in ("scenario", "backend", "real", "twin", "twin/real-1", "ok"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for _, r in caps.iterrows():
             table.add_row(str(r["scenario"]), str(r["backend"]),
                           f"{r['capacity_real']:.3g} ({r['bound_real']})",

@@ -34,7 +34,8 @@ REPEATS = 3
 
 
 async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
-                   lengths: tuple[int, ...], timeout_s: float) -> tuple[dict[int, float], float]:
+                   lengths: tuple[int, ...], timeout_s: float,
+                   progress: Callable[[str], None]) -> tuple[dict[int, float], float]:
     t0 = time.perf_counter()
 
     def clock() -> float:
@@ -52,12 +53,16 @@ async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list
 
     seed = int(time.time()) & 0xFFFF
     async with aiohttp.ClientSession() as http:
+        progress(f"calibrating {url}: warm-up (each call may take up to {timeout_s:g} s, "
+                 "--request-timeout)")
         for i in range(3):                                  # warm-up
             await one(http, 64, 8, seed + i)
         prefill: dict[int, float] = {}
-        for p in lengths:
+        for k, p in enumerate(lengths, start=1):
+            progress(f"calibrating: zero-load prefill of {p} tokens ({k}/{len(lengths)})")
             ttfts = [(await one(http, p, 1, seed + 100 + p * 10 + r))[0] for r in range(REPEATS)]
             prefill[p] = statistics.median(ttfts)
+        progress(f"calibrating: decode step ({DECODE_TOKENS} tokens, {REPEATS} times)")
         tpots = []
         for r in range(REPEATS):
             times = await one(http, 64, DECODE_TOKENS, seed + 9000 + r)
@@ -67,10 +72,14 @@ async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list
 
 def calibrate_server(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
                      max_model_len: int | None, slo_scale: float | None,
-                     timeout_s: float = 120.0) -> tuple[MeasuredModel, Calibration]:
+                     timeout_s: float = 120.0, progress: Callable[[str], None] | None = None,
+                     ) -> tuple[MeasuredModel, Calibration]:
+    """Measure the server; every call may take `timeout_s` (the run's --request-timeout),
+    and `progress` hears each step, so a hung server is neither silent nor endless."""
     limit = (max_model_len or 4096) - 2
     lengths = tuple(p for p in PREFILL_LENGTHS if p <= limit) or (min(16, limit),)
-    prefill, decode = asyncio.run(_measure(url, model, prompt, lengths, timeout_s))
+    prefill, decode = asyncio.run(_measure(url, model, prompt, lengths, timeout_s,
+                                           progress or (lambda _text: None)))
     perf = MeasuredModel.fit(prefill, decode)
     scale = slo_scale if slo_scale is not None else decode / REFERENCE_DECODE_STEP_S
     rule = ("tpot_slo = paper_tpot_ms * tpot_scale; tpot_scale = "

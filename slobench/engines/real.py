@@ -98,6 +98,7 @@ class RealEngine:
         self.slos_config: SlosConfig | None = None
         self.record_steps = record_steps and engine == "vllm"
         self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
+        self.notes = log.info           # hears calibration's progress (the run: its console)
         if engine == "openai":
             if not url:
                 raise input_error("--url", None, "engine 'openai' needs --url of the server")
@@ -218,7 +219,8 @@ class RealEngine:
     # -- measurement -------------------------------------------------------------------
     def calibrate(self, slo_scale: float | None) -> tuple[MeasuredModel, Calibration]:
         perf, calib = calibrate_server(self.urls[0], self.served_model, self.prompt_maker,
-                                       self.max_model_len, slo_scale)
+                                       self.max_model_len, slo_scale, self.request_timeout_s,
+                                       self.notes)
         self.perf = perf
         return perf, calib
 

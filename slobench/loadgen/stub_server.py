@@ -17,6 +17,11 @@ The request's `model` field picks a behaviour:
 - `http500`: answers HTTP 500;
 - `drop`: closes the connection after 3 tokens;
 - `abort`: sends an error event after 3 tokens.
+
+Two flags apply to every call whatever its model: `--fail-slo-calls` answers HTTP 500 to
+each call that carries SLOs (`vllm_xargs`: every measured call of a probe, while
+calibration and warm-up calls, which carry none, are served) — a server that is up but
+fails all real work; `--hang` never answers a completion (a hung server).
 """
 
 from __future__ import annotations
@@ -56,8 +61,10 @@ STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 
 
 class StubServer:
-    def __init__(self, ttft_s: float, gap_s: float, log: TextIO | None = None) -> None:
+    def __init__(self, ttft_s: float, gap_s: float, log: TextIO | None = None,
+                 fail_slo_calls: bool = False, hang: bool = False) -> None:
         self.ttft_s, self.gap_s, self.log = ttft_s, gap_s, log
+        self.fail_slo_calls, self.hang = fail_slo_calls, hang
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -90,7 +97,9 @@ class StubServer:
         """Serve one completion; False when the connection is to be dropped."""
         mode = str(body.get("model", ""))
         n = int(body.get("max_tokens", 16))
-        if mode == "http500":
+        if self.hang:
+            await asyncio.sleep(3600)          # the client's timeout ends it first
+        if mode == "http500" or (self.fail_slo_calls and "vllm_xargs" in body):
             writer.write(_response("500 Internal Server Error", b"stub: internal error",
                                    "text/plain"))
             return True
@@ -132,16 +141,19 @@ class StubServer:
         return True
 
 
-async def serve(port: int, ttft_s: float, gap_s: float, log: TextIO | None = None) -> None:
-    stub = StubServer(ttft_s, gap_s, log)
+async def serve(port: int, ttft_s: float, gap_s: float, log: TextIO | None = None,
+                fail_slo_calls: bool = False, hang: bool = False) -> None:
+    stub = StubServer(ttft_s, gap_s, log, fail_slo_calls, hang)
     server = await asyncio.start_server(stub.handle, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
 
 
 @contextlib.contextmanager
-def running_stub(ttft_s: float, gap_s: float, log: Path | None = None) -> Iterator[str]:
-    """Run this stub in its own process group on a free port; yield its base URL."""
+def running_stub(ttft_s: float, gap_s: float, log: Path | None = None,
+                 flags: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run this stub in its own process group on a free port; yield its base URL.
+    `flags`: `--fail-slo-calls`, `--hang` (see the module docstring)."""
     from slobench.engines.vllm_launcher import free_port, kill_group
 
     port = free_port()
@@ -149,6 +161,7 @@ def running_stub(ttft_s: float, gap_s: float, log: Path | None = None) -> Iterat
            "--ttft", str(ttft_s), "--gap", str(gap_s)]
     if log is not None:
         cmd += ["--log", str(log)]
+    cmd += list(flags)
     proc = subprocess.Popen(cmd, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -171,10 +184,14 @@ def main() -> None:
     ap.add_argument("--ttft", type=float, default=0.05)
     ap.add_argument("--gap", type=float, default=0.01)
     ap.add_argument("--log", default=None, help="write one JSON line per served request")
+    ap.add_argument("--fail-slo-calls", action="store_true",
+                    help="HTTP 500 to every call carrying SLOs (vllm_xargs)")
+    ap.add_argument("--hang", action="store_true", help="never answer a completion")
     args = ap.parse_args()
     log = open(args.log, "a") if args.log else None  # noqa: SIM115
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.ttft, args.gap, log))
+        asyncio.run(serve(args.port, args.ttft, args.gap, log, args.fail_slo_calls,
+                          args.hang))
 
 
 if __name__ == "__main__":

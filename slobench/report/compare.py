@@ -28,7 +28,7 @@ from slobench.report.gains import (
     scenario_sort_key,
     shown_capacity,
 )
-from slobench.report.html import figure_div, page
+from slobench.report.html import figure_div, page, write_atomic
 from slobench.report.run_dir import RunData, load_run
 from slobench.report.tables import html_table
 
@@ -41,6 +41,7 @@ METRICS: list[tuple[str, str]] = [
     ("admitted_tpot_p99_s", "TPOT p99 admitted (s)"),
     ("sched_overhead_p99_ms", "sched p99 (ms)"),
 ]
+WIDE_CONSOLE = 140          # narrower consoles get one table per (scenario, backend)
 # For these a rise is good; for latencies and overhead a rise is a regression.
 HIGHER_IS_BETTER = {"capacity_rps_per_gpu", "gain_vs_vllm"}
 
@@ -98,6 +99,9 @@ def _run_rows(run: RunData, label: str, index: int) -> pd.DataFrame:
 
 
 def render_compare(frame: pd.DataFrame, console: Console) -> None:
+    if console.width < WIDE_CONSOLE:
+        _render_narrow(frame, console)
+        return
     table = Table(title="slobench compare (deltas vs the first run)", show_lines=False)
     for name in ("scenario", "backend", "run"):
         table.add_column(name)
@@ -113,6 +117,20 @@ def render_compare(frame: pd.DataFrame, console: Console) -> None:
         # rich markup would swallow "[...]" in user names; escape them.
         table.add_row(*(escape(str(row[c])) for c in ("scenario", "backend", "run")), *cells)
     console.print(table)
+
+
+def _render_narrow(frame: pd.DataFrame, console: Console) -> None:
+    """One table per (scenario, backend), metrics down and runs across: ten columns do
+    not fit 80 (a CI log) without cutting names and numbers."""
+    console.print("slobench compare (deltas vs the first run)")
+    for (scenario, backend), rows in frame.groupby(["scenario", "backend"], sort=False):
+        table = Table(title=escape(f"{scenario} / {backend}"), title_justify="left")
+        table.add_column("metric", overflow="fold")
+        for run in rows["run"]:
+            table.add_column(escape(str(run)), justify="right", overflow="fold")
+        for metric, title in METRICS:
+            table.add_row(title, *(_cell(row, metric) for _, row in rows.iterrows()))
+        console.print(table)
 
 
 def _value_text(row: pd.Series, metric: str) -> tuple[str, bool]:
@@ -149,8 +167,7 @@ def write_compare_html(frame: pd.DataFrame, runs: Sequence[RunData], out: str | 
     for metric, title in METRICS:
         if metric != "gain_vs_vllm" and frame[metric].notna().any():
             body.append(figure_div(_metric_figure(frame, metric, title)))
-    out_path.write_text(page("slobench compare", "\n".join(body)), encoding="utf-8")
-    return out_path
+    return write_atomic(out_path, page("slobench compare", "\n".join(body)))
 
 
 def _frame_html(frame: pd.DataFrame) -> str:

@@ -29,6 +29,7 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from slobench.errors import input_error
 from slobench.metrics.capacity import CapacityBound
@@ -39,6 +40,7 @@ from slobench.report.gains import (
     scenario_sort_key,
     shown_capacity,
 )
+from slobench.report.gate_inputs import check_comparable, incomplete
 from slobench.report.run_dir import RunData
 
 
@@ -78,20 +80,32 @@ def gate(new: RunData, base: RunData, min_attainment: float = 0.9,
     pairs = _pairs(base.summary)
     if not pairs:
         raise input_error(str(base.path), "summary.parquet", "baseline has no rows to gate against")
+    check_comparable(new, base)
     p99_limits = {m: v for m, v in (("ttft_p99_s", max_p99_ttft_increase),
                                     ("tpot_p99_s", max_p99_tpot_increase)) if v is not None}
     ctx = _Context(new, base, min_attainment, max_capacity_drop, p99_limits)
     new_pairs = set(_pairs(new.summary))
-    rows: list[GateCheck] = []
+    rows = [_finished_check(new, base)]
     for scenario, backend in pairs:
         if (scenario, backend) not in new_pairs:
             rows.append(GateCheck(scenario, backend, "present", 1.0, 0.0, 1.0, False,
-                                  note="missing from the new run"))
+                                  note="missing from the new run", shown=("yes", "no")))
         elif ctx.is_capacity_pair(scenario, backend):
             rows += ctx.capacity_checks(scenario, backend)
         else:
             rows += ctx.fixed_rate_checks(scenario, backend)
     return GateResult(passed=all(r.ok for r in rows), rows=rows)
+
+
+def _finished_check(new: RunData, base: RunData) -> GateCheck:
+    """An aborted run (a server died, the failure budget was spent) fails the gate: its
+    numbers are what was measured before it stopped, not the run asked for."""
+    why_new, why_base = incomplete(new.meta), incomplete(base.meta)
+    note = "; ".join(f"{side} {why}" for side, why in (("base", why_base), ("new", why_new))
+                     if why)
+    return GateCheck("(run)", "", "finished", math.nan, math.nan, math.nan,
+                     ok=not note, note=note,
+                     shown=("no" if why_base else "yes", "no" if why_new else "yes"))
 
 
 def _pairs(summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -207,23 +221,25 @@ class _Context:
         return {round(float(r["rate"]), 9): r for _, r in mine.iterrows()}
 
 
+# What each check is called on the terminal: short enough for 80 columns.
+_SHORT = {"capacity_rps_per_gpu": "capacity/GPU", "attainment_at_capacity": "attain@cap",
+          "ttft_p99_s": "TTFT p99 s", "tpot_p99_s": "TPOT p99 s", "common_rate": "common rate"}
+
+
 def render_gate(result: GateResult, console: Console) -> None:
-    table = Table(title="slobench gate")
-    for name, justify in (("scenario", "left"), ("backend", "left"), ("metric", "left"),
-                          ("rate", "right"), ("base", "right"), ("new", "right"),
-                          ("limit", "right"), ("result", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for row in result.rows:
-        sign = "≥" if row.bound == "min" else "≤"
-        limit = "" if math.isnan(row.limit) else f"{sign} {_num(row.limit)}"
-        label = "UNBOUNDED" if row.unbounded else "REGRESSION"
-        verdict = "ok" if row.ok else label + (f": {row.note}" if row.note else "")
-        base, new = (shown or _num(value) for shown, value in zip(
-            row.shown, (row.base, row.new), strict=True))
-        table.add_row(escape(row.scenario), escape(row.backend), row.metric, _num(row.rate),
-                      base, new, limit, escape(verdict),
-                      style=None if row.ok else "bold yellow" if row.unbounded else "bold red")
-    console.print(table)
+    if console.width < WIDE_CONSOLE:
+        _render_lines(result, console)
+    else:
+        table = Table(title="slobench gate")
+        for name in ("scenario", "backend", "metric", "rate", "base", "new", "limit", "result"):
+            table.add_column(name, overflow="fold", justify="right" if name in (
+                "rate", "base", "new", "limit") else "left")
+        for row in result.rows:
+            verdict, cells = _cells(row)
+            table.add_row(*map(escape, cells), escape(verdict + (f": {row.note}" if row.note
+                                                                 else "")),
+                          style=_style(row))
+        console.print(table)
     regressed = len(result.failures) - len(result.unbounded)
     total = len(result.rows)
     if result.passed:
@@ -237,6 +253,39 @@ def render_gate(result: GateResult, console: Console) -> None:
                       f"{'capacity is' if edge == 1 else 'capacities are'} at the search's edge "
                       "(≥ X: it never failed, < X: it never passed); a bound is not a "
                       f"measurement and was not compared ({total} checks)")
+
+
+WIDE_CONSOLE = 100          # narrower (an 80-column CI log): one line per check
+
+
+def _cells(row: GateCheck) -> tuple[str, list[str]]:
+    """The verdict and the cells scenario, backend, metric, rate, base, new, limit."""
+    sign = "≥" if row.bound == "min" else "≤"
+    limit = "" if math.isnan(row.limit) else f"{sign} {_num(row.limit)}"
+    verdict = "ok" if row.ok else "UNBOUNDED" if row.unbounded else "REGRESSION"
+    base, new = (shown or _num(value) for shown, value in zip(
+        row.shown, (row.base, row.new), strict=True))
+    return verdict, [row.scenario, row.backend, _SHORT.get(row.metric, row.metric),
+                     _num(row.rate), base, new, limit]
+
+
+def _style(row: GateCheck) -> str | None:
+    return None if row.ok else "bold yellow" if row.unbounded else "bold red"
+
+
+def _render_lines(result: GateResult, console: Console) -> None:
+    """Verdict first, then what was compared with both values; the note below it."""
+    console.print("slobench gate")
+    for row in result.rows:
+        verdict, (scenario, backend, metric, rate, base, new, limit) = _cells(row)
+        at = f" at {rate}/s" if rate else ""
+        bound = f", limit {limit}" if limit else ""
+        pair = f"{scenario}/{backend}" if backend else scenario
+        line = Text(f"{verdict:<10} {pair} {metric}{at}: base {base or '-'}, "
+                    f"new {new or '-'}{bound}", style=_style(row) or "")
+        console.print(line, overflow="fold")
+        if row.note:
+            console.print(Text(f"           {row.note}"), overflow="fold")
 
 
 def _num(value: float) -> str:

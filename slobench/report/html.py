@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +56,15 @@ table.ops th, table.ops td { padding: 3px 6px; }
 def write_report(run: RunData, out_path: str | Path) -> Path:
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(run), encoding="utf-8")
-    return out
+    return write_atomic(out, render_report(run))
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write through a temporary file and a rename: a crash leaves the last good file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def render_report(run: RunData) -> str:

@@ -34,6 +34,7 @@ from slobench.workloads.scenario import list_scenarios, load_scenario
 
 from .calibration import calibrate_model
 from .config import RunConfig
+from .failure_budget import FailureBudgetSpent, check_failures
 from .requests import LengthPredictor, RequestFactory, tpot_tiers
 from .sim_probe import SimSetup, known_backends, run_sim_probe
 from .writer import RunWriter
@@ -50,6 +51,7 @@ class Progress(Protocol):
     def probing(self, scenario: str, backend: str, rate: float) -> None: ...
     def probe(self, scenario: str, backend: str, rate: float, attainment: float) -> None: ...
     def done(self, scenario: str, backend: str, capacity: float | None) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 class _Quiet:
@@ -57,6 +59,7 @@ class _Quiet:
     def probing(self, scenario: str, backend: str, rate: float) -> None: ...
     def probe(self, scenario: str, backend: str, rate: float, attainment: float) -> None: ...
     def done(self, scenario: str, backend: str, capacity: float | None) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 def expand_scenarios(names: list[str]) -> list[str]:
@@ -134,6 +137,7 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
                                     "replicas": cfg.replicas}
     else:
+        engine.notes = progress.note         # calibration's progress, on the console
         perf, calib = engine.calibrate(cfg.slo_scale)
         kv_tokens = None
         probe_fn = engine.run_probe
@@ -178,6 +182,8 @@ def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None
         meta.setdefault("workloads", {})[scenario.name] = {
             "sessions": len(workload.sessions), "calls": workload.num_calls,
             "dropped_too_long": workload.dropped_too_long, "notes": workload.notes}
+        for warning in workload.warnings():
+            progress.note(f"{scenario.name}: {warning}")
         tiers = tpot_tiers(workload, calib.tpot_scale)
         predictor = (LengthPredictor(workload, cfg.predict_quantile)
                      if cfg.output_lengths == "unknown" else None)
@@ -191,12 +197,17 @@ def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None
         progress.start(name, backend)
         probe = _Prober(cfg, run_id, name, backend, workload, tiers, perf,
                         probe_fn, calib.tpot_scale, predictor, writer, progress, engine)
-        if cfg.rates:
-            for rate in cfg.rates:
+        try:
+            result = capacity_search(probe, search) if not cfg.rates else None
+            for rate in cfg.rates or []:
                 probe(rate)
+        except FailureBudgetSpent as exc:    # what it measured is on disk; next pair
+            meta.setdefault("failure_budget_spent", []).append(str(exc))
+            progress.note(str(exc))
+            result = None
+        if result is None:
             progress.done(name, backend, None)
         else:
-            result = capacity_search(probe, search)
             capacities[name][backend] = result.capacity
             writer.add_capacity({
                 "run_id": run_id, "scenario": name, "backend": backend,
@@ -247,6 +258,8 @@ class _Prober:
                 self.writer.add_discarded(build_records(outcomes, labels))
             self.engine.raise_if_fatal()     # a server died: what it measured is on disk
         self.progress.probe(self.scenario, self.backend, rate, row["attainment"])
+        check_failures(f"{self.scenario} / {self.backend} at {rate:.3g}/s", records,
+                       self.cfg.failure_budget, self.progress.note)
         return row["attainment"]
 
 

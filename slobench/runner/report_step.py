@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape  # scenario names come from users' files
 from rich.table import Table
 
 from slobench.metrics.capacity import CapacityBound
@@ -62,7 +63,7 @@ def _print_capacity(writer: RunWriter, caps: pd.DataFrame, console: Console) -> 
     for _, r in caps.iterrows():
         relation, gain = bounded_gain(indexed, r["scenario"], r["backend"],
                                       float(r.get("gain_vs_vllm", math.nan)))
-        table.add_row(r["scenario"], r["backend"], shown_capacity(r, per_gpu=False),
+        table.add_row(escape(r["scenario"]), r["backend"], shown_capacity(r, per_gpu=False),
                       shown_capacity(r), *([shown_capacity(r, "calls")] if calls else []),
                       gain_text(relation, gain) if r["backend"] != "vllm" else "",
                       _f(r.get("probes"), ".0f"))
@@ -92,7 +93,7 @@ def _probe_table(points: pd.DataFrame, title: str) -> Table:
     for _, r in points.iterrows():
         rates = [_f(r.get("rate_sessions_per_s", r["rate"]))]
         rates += [_f(r.get("rate_calls_per_s"))] if calls else []
-        table.add_row(str(r["scenario"]), str(r["backend"]), *rates,
+        table.add_row(escape(str(r["scenario"])), str(r["backend"]), *rates,
                       _f(r["attainment"], ".1%"), _shares(r), _f(r["sched_overhead_p99_ms"]))
     return table
 
@@ -109,7 +110,8 @@ def _latency_table(points: pd.DataFrame, title: str) -> Table:
             cells = [" ".join(_f(r.get(latency_column(m, q, population), math.nan) * scale)
                               for q in PERCENTILES) for m, scale in (("ttft", 1.0), ("tpot", 1e3))]
             first = population is Population.ALL
-            table.add_row(str(r["scenario"]) if first else "", str(r["backend"]) if first else "",
+            table.add_row(escape(str(r["scenario"])) if first else "",
+                          str(r["backend"]) if first else "",
                           _f(r["rate"]) if first else "", population.value, *cells,
                           end_section=not first)
     return table

@@ -5,19 +5,71 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from slobench.errors import input_error
 from slobench.records.record import RequestRecord, records_frame
 from slobench.records.summary_schema import SUMMARY_COLUMNS, TIMELINE_COLUMNS
+from slobench.report.html import write_atomic
+
+# What a run leaves in its folder; an existing run is recognised by any of them.
+RUN_FILES = ("run.json", "summary.parquet", "requests.parquet", "timeline.parquet",
+             "stalled_requests.parquet", "report.html", "fidelity.parquet", "audit.parquet",
+             "twin_requests.parquet", "twin.json")
+RUN_FOLDERS = ("steps", "slos")      # real engines: logged steps, SLOs-Serve server logs
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".parquet.tmp")
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, path)
+
+
+def writable_folder(path: Path, option: str) -> Path:
+    """Make `path` (and its parents) and prove a file can be written in it."""
+    if path.exists() and not path.is_dir():
+        raise input_error(option, None, f"{path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".slobench-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise input_error(option, None, f"cannot write in {path}: "
+                          f"{exc.strerror or exc}") from None
+    return path
+
+
+def fresh_run_folder(folder: Path) -> Path:
+    """`folder`, or `folder-2`, `folder-3`, ... when a run already took it (default ids)."""
+    candidate, k = folder, 1
+    while candidate.exists():
+        k += 1
+        candidate = folder.with_name(f"{folder.name}-{k}")
+    return candidate
+
+
+def prepare_run_folder(folder: Path, force: bool) -> Path:
+    """The --out rule: a new or empty folder, or one holding no run. An earlier run is
+    refused (results are never overwritten in place) unless --force, which removes its
+    files first so that nothing stale (an old report.html) sits beside the new run."""
+    found = [n for n in (*RUN_FILES, *RUN_FOLDERS) if (folder / n).exists()]
+    found += [p.name for p in folder.glob("server-*.log")] if folder.is_dir() else []
+    if found and not force:
+        raise input_error("--out", None, f"{folder} holds an earlier run ({found[0]}); "
+                          "choose a new folder or pass --force to replace it")
+    for name in found:
+        target = folder / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    return writable_folder(folder, "--out")
 
 
 class RunWriter:
@@ -62,6 +114,4 @@ class RunWriter:
                             self.out_dir / "stalled_requests.parquet")
         _atomic_parquet(pd.DataFrame(self._timeline, columns=TIMELINE_COLUMNS),
                         self.out_dir / "timeline.parquet")
-        tmp = self.out_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.meta, indent=2, default=str))
-        os.replace(tmp, self.out_dir / "run.json")
+        write_atomic(self.out_dir / "run.json", json.dumps(self.meta, indent=2, default=str))

@@ -152,6 +152,12 @@ class TraceArrivals(ArrivalProcess):
         return (np.maximum(self.window.context_tokens[idx], 1),
                 np.maximum(self.window.generated_tokens[idx], 1))
 
+    def zero_token_rows(self, n: int) -> int:
+        """How many of the first `n` replayed rows `lengths` raised from 0 tokens to 1."""
+        idx = np.arange(n) % len(self.window)
+        return int(np.count_nonzero((self.window.context_tokens[idx] == 0)
+                                    | (self.window.generated_tokens[idx] == 0)))
+
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.window.path}
         if self.window.window_start_s:

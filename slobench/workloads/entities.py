@@ -58,6 +58,10 @@ class SessionSpec:
     calls: tuple[CallSpec, ...]
 
 
+# Notes a user must see: sessions dropped, trace rows altered, a trace replayed again.
+WARNING_NOTES = ("dropped_too_long", "trace_zero_tokens", "trace_wrapped")
+
+
 @dataclass(frozen=True)
 class Workload:
     """A generated workload: sessions sorted by start time, plus what was dropped."""
@@ -71,6 +75,10 @@ class Workload:
     @property
     def num_calls(self) -> int:
         return sum(len(s.calls) for s in self.sessions)
+
+    def warnings(self) -> list[str]:
+        """The notes that change what is measured, for the console (all are in run.json)."""
+        return [self.notes[k] for k in WARNING_NOTES if k in self.notes]
 
     def at_rate(self, rate: float) -> Workload:
         """The same sessions with start times compressed/stretched to `rate` sessions/s.

@@ -154,6 +154,9 @@ def generate(
     notes.update(arrival.notes(n))
     if trace_classes:
         notes["trace_lengths"] = f"lengths from the trace for: {', '.join(sorted(trace_classes))}"
+        if isinstance(arrival, TraceArrivals) and (zero := arrival.zero_token_rows(n)):
+            notes["trace_zero_tokens"] = (f"{zero} of {n} replayed trace rows had 0 prompt or "
+                                          "output tokens: raised to 1 token")
     if dropped:
         notes["dropped_too_long"] = (f"{dropped} of {n} sessions ({dropped_calls} calls) had a "
                                      f"call longer than max_context={max_context} tokens")

@@ -145,8 +145,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise input_error(src, None, "workload file not found")
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = path.read_bytes()
+        # utf-8-sig: an editor's BOM is not part of the TOML.
+        return tomllib.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise input_error(src, f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                          f"at offset {exc.start}); save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise input_error(src, None, f"TOML syntax error: {exc}") from None
     except OSError as exc:

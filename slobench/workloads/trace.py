@@ -10,6 +10,7 @@ is read from a path the user gives; slobench never ships a copy of a trace.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +52,8 @@ def _parse_time(text: str) -> float | None:
     """Seconds since the epoch (naive, consistent within a file), or None if unparseable."""
     text = text.strip()
     try:
-        return float(text)
+        value = float(text)
+        return value if math.isfinite(value) else None   # nan/inf: no place in time
     except ValueError:
         pass
     match = _STAMP.match(text)
@@ -94,7 +96,8 @@ def read_trace(
     context: list[int] = []
     generated: list[int] = []
     try:
-        with p.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: an Excel export starts with a BOM, which would stick to TIMESTAMP.
+        with p.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             for column in COLUMNS:

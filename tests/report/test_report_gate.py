@@ -68,7 +68,7 @@ def test_fixed_rate_runs_are_checked_per_common_rate(make_run):
                              scenarios=("chatbot",)))
     result = gate(base, base, min_attainment=0.9)
     # Six probed rates; the two above capacity fail the attainment floor.
-    assert [r.metric for r in result.rows] == ["attainment"] * 6
+    assert [r.metric for r in result.rows] == ["finished"] + ["attainment"] * 6
     assert sum(not r.ok for r in result.rows) == 2
     assert gate(base, base, min_attainment=0.0).passed
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from slobench.errors import UserInputError
 from slobench.runner.config import RunConfig
 
 
@@ -25,11 +22,3 @@ def test_spec_tokens_set_the_draft_limit_and_the_planned_acceptance() -> None:
     assert flag == "--speculative-config"
     spec = json.loads(value)
     assert spec["method"] == "ngram" and spec["num_speculative_tokens"] == 3
-
-
-@pytest.mark.parametrize(("field", "value", "flag"), [
-    ("spec_tokens", -1, "--spec-tokens"), ("spec_alpha", 1.0, "--spec-alpha"),
-    ("spec_alpha", -0.1, "--spec-alpha"), ("min_rate", 0.0, "--min-rate")])
-def test_bad_values_name_their_flag(field: str, value: float, flag: str) -> None:
-    with pytest.raises(UserInputError, match=flag):
-        RunConfig(scenarios=["coding"], **{field: value})
