@@ -7,7 +7,7 @@ the API server streaming beside it), long contexts make chunks slower, and on a 
 host the client and other replicas take CPU. `OnlineStepModel` starts as the calibrated
 model and, once it has seen enough steps, fits the same profile `slobench profile` fits
 (`step_profile.StepProfile`: fixed cost, prefill and decode tokens apart, context,
-prefill x context) to the recent steps, and predicts
+prefill attention) to the recent steps, and predicts
 
     step time = inflation x profile(step)
 
@@ -32,7 +32,7 @@ from slobench.perf.step_profile import FEATURES, StepProfile, design_matrix, sol
 
 # Steps (prefill, decode, context) whose predictions decide whether a refit is a change.
 _REFERENCE_STEPS = ((0, 1, 512), (0, 32, 32768), (256, 8, 4096), (1024, 16, 16384))
-_Step = tuple[int, int, int, float]                 # prefill, decode, context, measured s
+_Step = tuple[int, int, int, int, float]    # prefill, decode, context, pairs, measured s
 
 
 class OnlineStepModel(PerfModel):
@@ -63,12 +63,15 @@ class OnlineStepModel(PerfModel):
         return None if self.profile is None else tuple(self.profile.coef.values())
 
     # -- learning ----------------------------------------------------------------------
-    def observe(self, prefill: int, decode: int, context: int, measured_s: float) -> bool:
-        """Record one step the engine ran; True when the model changed."""
+    def observe(self, prefill: int, decode: int, context: int, measured_s: float,
+                prefill_pairs: int | None = None) -> bool:
+        """Record one step the engine ran (its prefill chunks' attention pairs when known,
+        else a fresh chunk's); True when the model changed."""
         if prefill + decode <= 0 or not measured_s > 0:
             return False
+        pairs = prefill * prefill if prefill_pairs is None else prefill_pairs
         (self._prefill if prefill else self._decode).append(
-            (prefill, decode, context, measured_s))
+            (prefill, decode, context, pairs, measured_s))
         self._since_fit += 1
         if (len(self._decode) + len(self._prefill) < self.min_samples
                 or len(self._prefill) < self.min_large or self._since_fit < self.refit_every):
@@ -78,8 +81,8 @@ class OnlineStepModel(PerfModel):
 
     def _refit(self) -> bool:
         data = np.array([*self._decode, *self._prefill], dtype=float)
-        x = design_matrix(data[:, 0], data[:, 1], data[:, 2], np.zeros(len(data)))
-        y = data[:, 3]
+        x = design_matrix(data[:, 0], data[:, 1], data[:, 2], np.zeros(len(data)), data[:, 3])
+        y = data[:, 4]
         profile = StepProfile(dict(zip(FEATURES, solve_nonnegative(x, y).tolist(),
                                        strict=True)), {"source": "online"})
         fitted = np.maximum(x @ np.array(list(profile.coef.values())), 1e-6)

@@ -1,14 +1,16 @@
 """A step-time profile fitted from the steps a real engine logged (SPEC §6, §10).
 
-    step time = c0 + c1 * prefill + c2 * decode + c3 * context + c4 * prefill * context
+    step time = c0 + c1 * prefill + c2 * decode + c3 * context + c4 * prefill attention
                 + c5 * draft_steps
 
 with every coefficient >= 0 (non-negative least squares), so the model is non-decreasing
-in each argument as `PerfModel` requires. `prefill * context` stands for a prefill
-chunk's attention: each of its tokens attends to the chunk's whole context (its earlier
-tokens and itself), which a term linear in context misses; with decodes in the same step
-it overcounts by their contexts, which the fit trades off (on the tiny CPU model it
-raised held-out R² of a loaded run's steps from 0.72 to 0.88 over a `prefill^2` term).
+in each argument as `PerfModel` requires. `prefill attention` is the (query, key) pairs
+of the step's prefill chunks (each chunk token attends to the chunk's earlier tokens and
+itself): fitted from the pairs the engine logged, predicted as a fresh chunk's prefill^2
+(the planner's case: a new prompt), since `PerfModel` sees only aggregate counts. A term
+linear in context alone misses it: a long prompt's late chunks cost several times its
+first ones (an online fit without it put 3.2e-4 s on every prefill token, 7x the
+profile, and turned fresh summarization prompts away).
 The fit is judged on held-out steps (R², mean and p95 relative error) and written as a
 versioned JSON file that `--engine sim --profile FILE` runs on.
 """
@@ -31,15 +33,20 @@ if TYPE_CHECKING:       # the vLLM plugin imports this package where pandas is n
 
 PROFILE_FORMAT = "slobench-step-profile"
 PROFILE_VERSION = 1
-FEATURES = ("const", "prefill_tokens", "decode_tokens", "context_tokens", "prefill_x_context",
+FEATURES = ("const", "prefill_tokens", "decode_tokens", "context_tokens", "prefill_attention",
             "draft_steps")
 
 
 def design_matrix(prefill: np.ndarray, decode: np.ndarray, context: np.ndarray,
-                  drafts: np.ndarray) -> np.ndarray:
-    prefill, context = np.asarray(prefill, dtype=float), np.asarray(context, dtype=float)
+                  drafts: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
+    """One row per step. `pairs`: the (query, key) pairs the step's prefill chunks attend
+    (sum of chunk x (earlier tokens + chunk)), as the engine logged it; a prediction does
+    not know them and counts a fresh chunk's (prefill^2)."""
+    prefill = np.asarray(prefill, dtype=float)
+    attention = prefill * prefill if pairs is None else np.asarray(pairs, dtype=float)
     return np.column_stack([np.ones(len(prefill)), prefill, np.asarray(decode, float),
-                            context, prefill * context, np.asarray(drafts, float)])
+                            np.asarray(context, dtype=float), attention,
+                            np.asarray(drafts, float)])
 
 
 class StepProfile(PerfModel):
@@ -55,13 +62,13 @@ class StepProfile(PerfModel):
         self.name = f"profile:{self.meta.get('model', '?')}@{self.meta.get('hardware', '?')}"
         c = self.coef
         self._c = (c["const"], c["prefill_tokens"], c["decode_tokens"], c["context_tokens"],
-                   c["prefill_x_context"], c["draft_steps"])
+                   c["prefill_attention"], c["draft_steps"])
 
     def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
                   draft_steps: int = 0) -> float:
         c0, cp, cd, cc, cq, cs = self._c
         return (c0 + cp * prefill_tokens + cd * decode_tokens + cc * context_tokens
-                + cq * prefill_tokens * context_tokens + cs * draft_steps)
+                + cq * prefill_tokens * prefill_tokens + cs * draft_steps)
 
     @property
     def kv_tokens(self) -> int | None:
@@ -126,9 +133,10 @@ def fit_step_profile(steps: pd.DataFrame, meta: dict[str, Any] | None = None,
     data = usable_steps(steps)
     if len(data) < 8:
         raise ValueError(f"{len(data)} usable steps: too few to fit a profile (need 8)")
+    pairs = data["prefill_pairs"].to_numpy() if "prefill_pairs" in data else None
     x = design_matrix(data["prefill_tokens"].to_numpy(), data["decode_tokens"].to_numpy(),
                       data["context_tokens"].to_numpy(),
-                      data.get("draft_steps", pd.Series(0, index=data.index)).to_numpy())
+                      data.get("draft_steps", pd.Series(0, index=data.index)).to_numpy(), pairs)
     y = data["step_s"].to_numpy(dtype=float)
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = max(2, round(len(y) * holdout))

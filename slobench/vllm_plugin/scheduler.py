@@ -195,7 +195,8 @@ class SlosScheduler(RecordingScheduler):
     def _step_measured(self, shape: StepShape, step_s: float) -> None:
         """Each measured step teaches the online model; a refit rebuilds the planner."""
         if self._online is not None and self._online.observe(
-                shape.prefill_tokens, shape.decode_tokens, shape.context_tokens, step_s):
+                shape.prefill_tokens, shape.decode_tokens, shape.context_tokens, step_s,
+                shape.prefill_pairs):
             self.policy.refresh_models()
             self._log({"event": "perf_model", "t": time.monotonic(),
                        "coef": self._online.coef, "inflation": self._online.inflation})

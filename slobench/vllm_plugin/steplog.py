@@ -28,7 +28,7 @@ FLUSH_EVERY_S = 0.5
 IDLE_GAP_S = 0.005           # longer from outputs to the next schedule(): the engine idled
 STEP_COLUMNS = ("t", "sched_wall_s", "replanned", "budget", "scheduled", "predicted_s",
                 "step_s", "prefill_tokens", "decode_tokens", "context_tokens", "num_reqs",
-                "draft_steps")
+                "draft_steps", "prefill_pairs")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class StepShape:
     context_tokens: int
     num_reqs: int
     draft_steps: int = 0
+    prefill_pairs: int = 0          # sum over prefill chunks of chunk x (earlier + chunk)
 
     @property
     def tokens(self) -> int:
@@ -53,7 +54,7 @@ def step_shape(scheduled: dict[str, int], computed_after: dict[str, int],
     `schedule()`) and its token count (prompt + outputs) before the step. A request whose
     computed tokens were one short of its tokens decodes; any other prefills (a prompt
     chunk, or a preempted request recomputing)."""
-    prefill = decode = context = 0
+    prefill = decode = context = pairs = 0
     longest_draft = 0
     for rid, n in scheduled.items():
         before = computed_after[rid] - n
@@ -61,9 +62,10 @@ def step_shape(scheduled: dict[str, int], computed_after: dict[str, int],
             decode += n
         else:
             prefill += n
+            pairs += n * (before + n)
         context += before + n
         longest_draft = max(longest_draft, drafts.get(rid, 0))
-    return StepShape(prefill, decode, context, len(scheduled), longest_draft)
+    return StepShape(prefill, decode, context, len(scheduled), longest_draft, pairs)
 
 
 class StepLog:
@@ -102,7 +104,8 @@ class StepLog:
         self._steps.append(
             f"{t:.6f},{sched_wall_s:.7f},{int(replanned)},{budget},{scheduled},"
             f"{predicted_s:.6f},{step_s:.6f},{shape.prefill_tokens},{shape.decode_tokens},"
-            f"{shape.context_tokens},{shape.num_reqs},{shape.draft_steps}\n")
+            f"{shape.context_tokens},{shape.num_reqs},{shape.draft_steps},"
+            f"{shape.prefill_pairs}\n")
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
 

@@ -21,7 +21,7 @@ from slobench.perf.step_profile import (
 )
 
 TRUE = {"const": 0.0065, "prefill_tokens": 2.3e-4, "decode_tokens": 1.1e-4,
-        "context_tokens": 2e-7, "prefill_x_context": 3e-8, "draft_steps": 0.0}
+        "context_tokens": 2e-7, "prefill_attention": 3e-8, "draft_steps": 0.0}
 
 
 def _steps(n: int = 400, noise: float = 0.0, seed: int = 1) -> pd.DataFrame:

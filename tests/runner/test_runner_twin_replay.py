@@ -20,7 +20,7 @@ from slobench.runner.twin import replay, write_twin
 from slobench.vllm_plugin.steplog import StepLog, StepShape
 
 TRUTH = StepProfile({"const": 0.004, "prefill_tokens": 5e-5, "decode_tokens": 6e-5,
-                     "context_tokens": 3e-7, "prefill_x_context": 1e-9, "draft_steps": 0})
+                     "context_tokens": 3e-7, "prefill_attention": 1e-9, "draft_steps": 0})
 INFO = {"kv_tokens": 65536, "max_num_scheduled_tokens": 2048, "max_num_running_reqs": 128}
 
 
@@ -60,7 +60,8 @@ def _log_steps(folder: Path, n: int = 300) -> None:
     for i in range(n):
         p = int(rng.integers(0, 2048)) if i % 3 == 0 else 0
         d = int(rng.integers(1, 32))
-        shape = StepShape(p, d, p + d * int(rng.integers(16, 2048)), d + (p > 0))
+        # Fresh chunks: their attention pairs are p * p, as TRUTH counts them.
+        shape = StepShape(p, d, p + d * int(rng.integers(16, 2048)), d + (p > 0), 0, p * p)
         log.step(float(i), 1e-4, False, 2048, shape.tokens, 0.0,
                  TRUTH.step_time(shape.prefill_tokens, d, shape.context_tokens), shape)
     log.flush()

@@ -15,7 +15,8 @@ def test_step_shape_tells_decodes_prefill_chunks_and_recomputes_apart() -> None:
     shape = step_shape({"a": 1, "b": 64, "c": 50}, {"a": 120, "b": 192, "c": 50},
                        {"a": 120, "b": 300, "c": 80}, {})
     assert shape == StepShape(prefill_tokens=114, decode_tokens=1,
-                              context_tokens=120 + 192 + 50, num_reqs=3)
+                              context_tokens=120 + 192 + 50, num_reqs=3,
+                              prefill_pairs=64 * 192 + 50 * 50)
 
 
 def test_speculative_decode_counts_its_verified_tokens_and_drafts() -> None:
