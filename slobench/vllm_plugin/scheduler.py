@@ -1,42 +1,26 @@
 """SLOs-Serve inside vLLM: a `vllm.v1.core.sched.scheduler.Scheduler` subclass.
 
-Loaded by `vllm serve --scheduler-cls slobench.vllm_plugin.scheduler.SlosScheduler`; it
-runs in the engine-core process (this is the only slobench module that imports vLLM).
-The decisions come from the same pure core the simulator runs (`SlosPolicy`); this class
-only mirrors vLLM's requests into `SchedRequest`s and enforces the core's step plan:
+Loaded by `vllm serve --scheduler-cls slobench.vllm_plugin.scheduler.SlosScheduler`, in
+the engine-core process. The decisions come from the same pure core the simulator runs
+(`SlosPolicy`); this class mirrors vLLM's requests into `SchedRequest`s (`mirror.py`:
+the SLO from `vllm_xargs`, tightened by the replica's guard; none: best-effort) and
+enforces the core's step plan:
 
-- every vLLM request gets a mirror; its SLO comes from `sampling_params.extra_args`
-  (the load generator's `vllm_xargs`), tightened by the configured guards (SLOs x
-  `slo_guard`, TTFT deadlines `guard_s` earlier still: real steps overrun the model now
-  and then and tokens need time to reach the client); a request without one is
-  best-effort, never dropped;
 - a request the core has not admitted yet is held out of vLLM's waiting queue; one it
-  rejects is finished as aborted (no token: the client's stream ends empty) at once;
-- each step: progress is synced from vLLM (computed tokens, output tokens, first-token
-  time on this engine's clock, vLLM preemptions), the core plans the step, then
-  `self.max_num_scheduled_tokens` is set to the plan's token total, and vLLM's running
-  and waiting queues are put in the plan's order (planned requests first, in plan order:
-  due decodes, EDF prefills, decodes ahead of schedule, best-effort; then unplanned
-  admitted work; best-effort last, so vLLM's preemption, which takes the last running
-  request, hits best-effort first), and vLLM's own `schedule()` fills that budget.
-  Each request's tokens in the step are capped at the plan's (0 when the plan leaves
-  it out) through `_reserve_prefill_lookahead`, the per-request hook vLLM applies to
-  running and waiting requests alike after its own caps: vLLM serves running requests
-  before newly started ones, so without the cap a running long prefill would take the
-  whole budget from an earlier-deadline prefill the plan put first.
-- the core plans with a step-time model refitted from this engine's own recent steps,
-  starting from the calibrated one (`slobench.perf.feedback`);
-- every `schedule()` call is timed (re-plans flagged) and written with the planned
-  budget, the tokens vLLM scheduled and the step time the model predicts to
-  `$SLOBENCH_OVERHEAD_DIR/replica-<i>.steps.csv`.
+  rejects is finished as aborted at once (no token: the client's stream ends empty);
+- each step: progress is synced from vLLM (computed and output tokens, first tokens,
+  vLLM's preemptions), the core plans the step, `max_num_scheduled_tokens` is set to the
+  plan's total, vLLM's queues are put in plan order (due decodes, EDF prefills, decodes
+  ahead of schedule, best-effort last, so vLLM's preemption of the last running request
+  hits best-effort first) and each request is capped at its planned tokens through
+  `_reserve_prefill_lookahead` (vLLM serves running requests first: without the cap a
+  running long prefill would take an earlier-deadline prefill's budget);
+- the core plans with a step-time profile refitted from this engine's own steps
+  (`slobench.perf.feedback`), each of which the recording base class logs.
 
-Speculative decoding: with vLLM started with a drafter (`--spec-tokens`: n-gram), a due
-decode's cap is its tier's draft length plus one, so vLLM verifies that many of the
-proposed draft tokens (it trims the rest); the core asks for drafts only when its
-`alpha` > 0, and decodes ahead of schedule verify none.
-
-Not enforced here: the core's own best-effort preemptions (its KV view is a mirror;
-vLLM's real allocator preempts, best-effort first by the queue order above).
+Speculative decoding (`--spec-tokens`, vLLM's n-gram drafter): a due decode's cap is its
+tier's draft length plus one; decodes ahead of schedule verify none. Not enforced: the
+core's own best-effort preemptions (vLLM's allocator preempts, best-effort first).
 """
 
 from __future__ import annotations
@@ -61,11 +45,9 @@ from slobench.vllm_plugin.config import (
     load_plugin_config,
     perf_from_dict,
 )
+from slobench.vllm_plugin.mirror import mirror_request
 from slobench.vllm_plugin.recording import RecordingScheduler
 from slobench.vllm_plugin.steplog import StepShape
-
-NO_SLO_TTFT_S = 1e9          # best-effort mirrors: deadlines that never bind
-NO_SLO_TPOT_S = 1e9
 
 
 class SlosScheduler(RecordingScheduler):
@@ -133,27 +115,8 @@ class SlosScheduler(RecordingScheduler):
         arrival = now - max(0.0, time.time() - float(request.arrival_time))
         if self._same_host and isinstance(xargs.get("arrival_monotonic_s"), (int, float)):
             arrival = float(xargs["arrival_monotonic_s"])
-        has_slo = isinstance(xargs.get("ttft_slo_s"), (int, float))
-        out_tokens = int(request.max_tokens)
-        phases: tuple[tuple[int, float], ...] = ((1, NO_SLO_TPOT_S),)
-        if has_slo:
-            starts = list(xargs.get("tpot_phase_starts") or [1])
-            tpots = list(xargs.get("tpot_slos_s") or [])
-            if tpots and len(starts) == len(tpots):
-                phases = self._guard.phase_tpots(tuple(
-                    (int(f), float(t)) for f, t in zip(starts, tpots, strict=True)))
-            else:
-                has_slo = False
-        expected = int(xargs.get("expected_output_tokens") or out_tokens)
-        ttft_slo = float(xargs["ttft_slo_s"]) if has_slo else NO_SLO_TTFT_S
-        sr = SchedRequest(rid=self._next_rid, arrival_s=arrival,
-                          prompt_tokens=int(request.num_prompt_tokens),
-                          output_tokens=out_tokens, expected_output=max(1, expected),
-                          ttft_slo_s=self._guard.ttft_slo(ttft_slo) if has_slo else ttft_slo,
-                          phase_tpots=phases, has_slo=has_slo)
-        sr.sched_state["call"] = xargs.get("call")
-        if has_slo and self._guard.active:
-            sr.sched_state["unguarded_deadline_s"] = arrival + ttft_slo
+        sr = mirror_request(self._next_rid, xargs, arrival, int(request.num_prompt_tokens),
+                            int(request.max_tokens), self._guard)
         self._next_rid += 1
         self._mirror[request.request_id] = sr
         self._vreq[sr.rid] = request

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 PLUGIN_IMPORTS = ("slobench.vllm_plugin.config", "slobench.vllm_plugin.steplog",
+                  "slobench.vllm_plugin.mirror",
                   "slobench.perf.feedback", "slobench.perf.measured", "slobench.perf.fitted",
                   "slobench.sched.slos.policy", "slobench.sched.interface")
 
