@@ -54,10 +54,24 @@ def _root(
 _argv: list[str] | None = None          # what run_main was given (None: sys.argv)
 
 
+SECRET_OPTIONS = ("--api-key", "--header")   # their values never reach a file
+
+
 def command_line() -> str:
-    """The command as typed, for run.json."""
-    args = sys.argv[1:] if _argv is None else _argv
+    """The command as typed, for run.json and crash logs, secrets hidden: the value of
+    --api-key, and each --header's value (its name stays)."""
+    args = list(sys.argv[1:] if _argv is None else _argv)
+    for i, a in enumerate(args):
+        flag, eq, value = a.partition("=")
+        if flag in SECRET_OPTIONS and eq:
+            args[i] = f"{flag}={_hidden(flag, value)}"
+        elif a in SECRET_OPTIONS and i + 1 < len(args):
+            args[i + 1] = _hidden(a, args[i + 1])
     return " ".join(shlex.quote(a) for a in ["slobench", *args])
+
+
+def _hidden(flag: str, value: str) -> str:
+    return f"{value.partition(':')[0]}:***" if flag == "--header" else "***"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from slobench.cli import options as opt
-from slobench.cli.app import app, command_line, console, say
-from slobench.engines.errors import EngineError
-
-if TYPE_CHECKING:
-    from slobench.runner.config import RunConfig
+from slobench.cli.app import app, command_line, console
+from slobench.cli.run_output import run_and_report
 
 
 @app.command()
@@ -59,38 +54,6 @@ def _arrival_text(arrival: object) -> str:
     return str(arrival)
 
 
-class _RichProgress:
-    """Shows the capacity search: scenario, backend, rate being probed, attainment; and,
-    above the bars, what the run must tell (failed calls, workload notes, calibration)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-        self.last = ""
-
-    def start(self, scenario: str, backend: str) -> None:
-        self.last = ""
-        self.task = self.progress.add_task(f"{scenario} / {backend}", total=None, status="")
-
-    def probing(self, scenario: str, backend: str, rate: float) -> None:
-        assert self.task is not None
-        self.progress.update(self.task, status=f"probing {rate:.3g}/s … {self.last}")
-
-    def probe(self, scenario: str, backend: str, rate: float, attainment: float) -> None:
-        assert self.task is not None
-        self.last = f"(last: {rate:.3g}/s → {attainment:.1%})"
-        self.progress.update(self.task, advance=1,
-                             status=f"rate {rate:.3g}/s → attainment {attainment:.1%}")
-
-    def done(self, scenario: str, backend: str, capacity: float | None) -> None:
-        assert self.task is not None
-        text = "done" if capacity is None else f"capacity {capacity:.3g} sessions/s"
-        self.progress.update(self.task, status=text, total=1, completed=1)
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(Text(text), soft_wrap=False)
-
-
 @app.command()
 def run(
     scenario: Annotated[str, typer.Option(
@@ -98,15 +61,18 @@ def run(
         help="Scenario name, a workload TOML path, a comma list, or 'all'.")],
     engine: Annotated[str, typer.Option(
         callback=opt.ENGINE, help="sim (embedded simulator) | vllm | openai.")] = "sim",
-    backends: Annotated[str, typer.Option(
-        callback=opt.BACKENDS, help="Comma list of backends: vllm, slos, sarathi.")]
-    = "vllm,slos",
+    backends: Annotated[str | None, typer.Option(
+        callback=opt.BACKENDS, help="Comma list of backends: vllm, slos, sarathi "
+                                    "(default vllm,slos; on --engine openai: vllm).")]
+    = None,
     gpus: Annotated[int, typer.Option(callback=opt.GPUS, help="GPUs in the deployment.")] = 4,
     tp: Annotated[int, typer.Option(
         callback=opt.TP, help="Tensor-parallel degree; replicas = gpus / tp.")] = 2,
     hardware: Annotated[str, typer.Option(help="GPU kind for the simulator: a100, h100, h200.")]
     = "a100",
-    model: Annotated[str, typer.Option(help="Model, e.g. opt-13b, llama-3-8b.")] = "opt-13b",
+    model: Annotated[str | None, typer.Option(
+        help="Model, e.g. opt-13b, llama-3-8b (default opt-13b); --engine openai: the "
+             "served model's name (default: the one the server lists).")] = None,
     profile: Annotated[str, typer.Option(
         help="Perf model: auto (paper's fitted profile when one exists, else roofline), "
              "roofline, fitted.")] = "auto",
@@ -205,6 +171,37 @@ def run(
         help="--engine vllm: stock vLLM replicas log their steps through a subclass of "
              "vLLM's scheduler that changes no decision (needed for --twin); "
              "--no-record-steps runs vLLM's scheduler class itself.")] = True,
+    api_key: Annotated[str | None, typer.Option(
+        callback=opt.API_KEY, show_default=False,
+        help="Real engines: sent as 'Authorization: Bearer KEY' (default $OPENAI_API_KEY); "
+             "never written to the run's files.")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        callback=opt.HEADER,
+        help="Real engines: an HTTP header NAME:VALUE sent with every call (repeat); "
+             "only its name is written to run.json.")] = None,
+    endpoint: Annotated[str, typer.Option(
+        callback=opt.ENDPOINT,
+        help="completions (/v1/completions) | chat (/v1/chat/completions, streamed, "
+             "tokens from usage).")] = "completions",
+    max_concurrency: Annotated[int | None, typer.Option(
+        callback=opt.MAX_CONCURRENCY,
+        help="Real engines: at most this many calls in flight (later ones wait; TTFT "
+             "still counts from the scheduled time).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        callback=opt.DATASET,
+        help="Real engines: prompts from a file, sharegpt:PATH (ShareGPT JSON) or "
+             "jsonl:PATH ({\"prompt\": ..., \"output_tokens\": N} per line); the "
+             "scenario's arrivals and SLOs still apply.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(
+        callback=opt.TOKENIZER,
+        help="--dataset: the model folder (tokenizer.json) that counts prompt tokens "
+             "(default: the server's /tokenize).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the headline rows as JSON on stdout (the rest on stderr).")]
+    = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress or tables: only problems and the results "
+                              "folder.")] = False,
 ) -> None:
     """Run scenarios on both backends: a capacity search, or fixed --rates.
 
@@ -218,7 +215,9 @@ def run(
     from slobench.runner.writer import fresh_run_folder, prepare_run_folder
 
     opt.check_deployment(gpus, tp)
-    opt.check_run(engine, backends, url, twin)
+    backends = backends or opt.default_backends(engine)
+    model = model or ("" if engine == "openai" else "opt-13b")
+    opt.check_run(engine, backends, url, twin, dataset)
     names = opt.csv(scenario)
     folder = out or fresh_run_folder(Path("results") / default_run_id(expand_scenarios(names)))
     cfg = RunConfig(
@@ -233,39 +232,8 @@ def run(
         startup_timeout_s=startup_timeout, request_timeout_s=request_timeout, twin=twin,
         min_probe_s=min_probe_s, warm_requests=warm_requests,
         stall_threshold_s=stall_threshold, max_stall_reruns=stall_reruns,
-        record_steps=record_steps, failure_budget=failure_budget)
-    _run_and_report(cfg, report)
-
-
-def _run_and_report(cfg: RunConfig, report: bool) -> None:
-    """Run the campaign, print its tables and write the report; exit 1 when the run
-    failed (a server died, the failure budget was spent), with its results on disk."""
-    from slobench.runner.campaign import run_campaign
-    from slobench.runner.report_step import print_final_table, write_report_if_possible
-
-    columns = [TextColumn("{task.description}", markup=False), BarColumn(),
-               TextColumn("{task.fields[status]}", markup=False), TimeElapsedColumn()]
-    try:
-        with Progress(*columns, console=console, transient=False) as bar:
-            writer = run_campaign(cfg, _RichProgress(bar))
-    except KeyboardInterrupt:
-        raise typer.Exit(say(f"interrupted{_so_far(cfg.out)}", 130)) from None
-    except EngineError as exc:
-        raise typer.Exit(say(f"engine failed: {exc}{_so_far(cfg.out)}", 1)) from None
-    print_final_table(writer, console)
-    if report:
-        write_report_if_possible(writer, console)
-    if cfg.twin:
-        from slobench.cli.instrument_commands import twin_and_report
-
-        twin_and_report(writer.out_dir)
-    console.print(Text(f"results: {writer.out_dir}"))
-    spent = writer.meta.get("failure_budget_spent", [])
-    if spent:
-        raise typer.Exit(say(f"run failed: {len(spent)} search(es) ended by the failure "
-                             f"budget, first: {spent[0]}", 1))
-
-
-def _so_far(out: Path | None) -> str:
-    measured = out is not None and (out / "run.json").exists()
-    return f" (results gathered so far are in {out})" if measured else " (nothing measured)"
+        record_steps=record_steps, failure_budget=failure_budget,
+        endpoint=endpoint, max_concurrency=max_concurrency,
+        http_headers=opt.http_headers(api_key, header), dataset=dataset,
+        tokenizer=tokenizer)
+    run_and_report(cfg, report, as_json=as_json, quiet=quiet)

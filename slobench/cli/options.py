@@ -114,6 +114,44 @@ def _url(value: str) -> str | None:
     return None if ok else f"expected http://host:port or https://..., got {value!r}"
 
 
+def _header(values: list[str]) -> str | None:
+    from slobench.engines.openai_engine import parse_header
+
+    for v in values:
+        try:
+            parse_header(v)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def _api_key(value: str) -> str | None:
+    return None if value.strip() and "\n" not in value else "must be a non-empty line"
+
+
+def _endpoint(value: str) -> str | None:
+    from slobench.loadgen.options import ENDPOINTS
+
+    return _choice(*ENDPOINTS)(value)
+
+
+def _dataset(value: str) -> str | None:
+    from slobench.workloads.datasets import parse_spec, read_dataset
+
+    try:
+        kind, path = parse_spec(value)
+    except ValueError as exc:
+        return str(exc)
+    read_dataset(kind, path)           # a bad file: one line naming the file and record
+    return None
+
+
+def _tokenizer(value: str) -> str | None:
+    path = Path(value)
+    found = path / "tokenizer.json" if path.is_dir() else path
+    return None if found.is_file() else f"no tokenizer.json at {value}"
+
+
 def _folder(option: str) -> Check:
     def check(path: Path) -> str | None:
         from slobench.runner.writer import writable_folder
@@ -191,6 +229,12 @@ WARM_REQUESTS = _rule(_at_least(0))
 STALL_THRESHOLD = _rule(_number(0, low_open=True))
 STALL_RERUNS = _rule(_at_least(0))
 FAILURE_BUDGET = _rule(_number(0, 1))
+API_KEY = _rule(_api_key)
+HEADER = _rule(_header)
+ENDPOINT = _rule(_endpoint)
+MAX_CONCURRENCY = _rule(_at_least(1))
+DATASET = _rule(_dataset)
+TOKENIZER = _rule(_tokenizer)
 SERVE_BACKEND = _rule(_choice("slos", "vllm"))
 PORT = _rule(lambda v: None if 1 <= v <= 65535 else f"must be a port in [1, 65535], got {v}")
 HOST = _rule(lambda v: None if v.strip() else "must name an address, e.g. 127.0.0.1")
@@ -210,9 +254,26 @@ def check_deployment(gpus: int | None, tp: int) -> None:
         raise input_error("--tp", None, f"must divide --gpus ({gpus}), got {tp}")
 
 
-def check_run(engine: str, backends: str, url: str | None, twin: bool) -> None:
+def default_backends(engine: str) -> str:
+    from slobench.engines.openai_engine import default_backends as default
+
+    return default(engine)
+
+
+def http_headers(api_key: str | None, headers: list[str] | None) -> dict[str, str]:
+    """The headers every real call carries (checked by the API_KEY and HEADER rules)."""
+    from slobench.engines.openai_engine import request_headers
+
+    return request_headers(api_key, headers)
+
+
+def check_run(engine: str, backends: str, url: str | None, twin: bool,
+              dataset: str | None = None) -> None:
     from slobench.engines.real import check_backends
 
+    if dataset and engine == "sim":
+        raise input_error("--dataset", None, "sends real text prompts: it needs --engine "
+                          "openai or vllm (the simulator takes the scenario's lengths)")
     if engine == "openai" and not url:
         raise input_error("--url", None, "engine 'openai' needs --url of the server")
     if twin and engine != "vllm":

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import aiohttp
 
 from slobench.engines.errors import EngineError
+from slobench.loadgen.options import LoadOptions, request_body
 from slobench.loadgen.stream import stream_call
 from slobench.perf.measured import MeasuredModel  # re-exported: engines.real, tests
 from slobench.records.record import Status
@@ -35,24 +36,23 @@ REPEATS = 3
 
 async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
                    lengths: tuple[int, ...], timeout_s: float,
-                   progress: Callable[[str], None]) -> tuple[dict[int, float], float]:
+                   progress: Callable[[str], None],
+                   load: LoadOptions) -> tuple[dict[int, float], float]:
     t0 = time.perf_counter()
 
     def clock() -> float:
         return time.perf_counter() - t0
 
     async def one(http: aiohttp.ClientSession, p: int, n: int, seed: int) -> list[float]:
-        body = {"model": model, "prompt": prompt(p, seed), "max_tokens": n, "min_tokens": n,
-                "ignore_eos": True, "stream": True, "return_token_ids": True,
-                "stream_options": {"include_usage": True}, "temperature": 0.0}
+        body = request_body(load.endpoint, model, prompt(p, seed), n)
         sent = clock()
-        res = await stream_call(http, url + "/v1/completions", body, clock, timeout_s)
+        res = await stream_call(http, url + load.path, body, clock, timeout_s)
         if res.status not in (Status.OK, Status.BEST_EFFORT) or not res.token_times:
             raise EngineError(f"calibration request to {url} failed: {res.error}")
         return [t - sent for t in res.token_times]
 
     seed = int(time.time()) & 0xFFFF
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=load.headers) as http:
         progress(f"calibrating {url}: warm-up (each call may take up to {timeout_s:g} s, "
                  "--request-timeout)")
         for i in range(3):                                  # warm-up
@@ -73,13 +73,14 @@ async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list
 def calibrate_server(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
                      max_model_len: int | None, slo_scale: float | None,
                      timeout_s: float = 120.0, progress: Callable[[str], None] | None = None,
-                     ) -> tuple[MeasuredModel, Calibration]:
+                     load: LoadOptions | None = None) -> tuple[MeasuredModel, Calibration]:
     """Measure the server; every call may take `timeout_s` (the run's --request-timeout),
     and `progress` hears each step, so a hung server is neither silent nor endless."""
     limit = (max_model_len or 4096) - 2
     lengths = tuple(p for p in PREFILL_LENGTHS if p <= limit) or (min(16, limit),)
     prefill, decode = asyncio.run(_measure(url, model, prompt, lengths, timeout_s,
-                                           progress or (lambda _text: None)))
+                                           progress or (lambda _text: None),
+                                           load or LoadOptions()))
     perf = MeasuredModel.fit(prefill, decode)
     scale = slo_scale if slo_scale is not None else decode / REFERENCE_DECODE_STEP_S
     rule = ("tpot_slo = paper_tpot_ms * tpot_scale; tpot_scale = "

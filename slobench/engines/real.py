@@ -9,17 +9,21 @@ so the campaign code treats every engine alike.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from slobench.engines.calibrate_real import MeasuredModel, calibrate_server
 from slobench.engines.errors import EngineError
+from slobench.engines.openai_engine import (  # check_backends: imported from here too
+    DatasetPrompts,
+    id_prompt,
+    served_model,
+)
+from slobench.engines.openai_engine import check_backends as check_backends
 from slobench.engines.outcome import CallOutcome
 from slobench.engines.probe_policy import (
     ProbePolicy,
@@ -38,6 +42,7 @@ from slobench.engines.vllm_launcher import (
 from slobench.errors import input_error
 from slobench.loadgen import LoadGenConfig, run_open_loop
 from slobench.loadgen.openloop import Factory, LoadResult, call_key
+from slobench.loadgen.options import LoadOptions
 from slobench.perf.model import PerfModel
 from slobench.records.record import Status
 from slobench.router.process import RouterProcess
@@ -53,25 +58,7 @@ from slobench.vllm_plugin.config import (
 from slobench.workloads.entities import Workload
 
 log = logging.getLogger(__name__)
-REAL_BACKENDS = ("vllm", "slos")
 FLUSH_WAIT_S = 1.0             # the plugin's overhead file lags by at most its flush period
-ID_PROMPT_BASE = 1000          # token-id prompts use ids 1000..1999: valid in any real vocab
-
-
-def check_backends(engine: str, backends: list[str]) -> None:
-    allowed = REAL_BACKENDS if engine == "vllm" else ("vllm",)
-    bad = [b for b in backends if b not in allowed]
-    if bad:
-        raise input_error("--backends", None,
-                          f"engine {engine!r} runs backends {', '.join(allowed)}; "
-                          f"{', '.join(bad)} is not available on it "
-                          "(slos needs --engine vllm: slobench loads it into the servers "
-                          "it starts); or use --engine sim")
-
-
-def id_prompt(n_tokens: int, seed: int) -> list[int]:
-    """A prompt of exactly `n_tokens` token ids (for servers whose tokenizer is unknown)."""
-    return [ID_PROMPT_BASE + (seed * 7919 + i * 104729) % 1000 for i in range(max(1, n_tokens))]
 
 
 class RealEngine:
@@ -79,8 +66,12 @@ class RealEngine:
                  vllm_python: str | None = None, vllm_args: list[str] | None = None,
                  replicas: int = 1, gpus: int = 1, tp: int = 1,
                  startup_timeout_s: float = 900.0, request_timeout_s: float = 300.0,
-                 record_steps: bool = True, probe_policy: ProbePolicy | None = None) -> None:
+                 record_steps: bool = True, probe_policy: ProbePolicy | None = None,
+                 load: LoadOptions | None = None) -> None:
         self.engine, self.out_dir = engine, out_dir
+        self.load = load or LoadOptions()   # openai: headers, endpoint, cap, dataset
+        self.prompts = (DatasetPrompts(self.load.dataset, self.load.tokenizer)
+                        if self.load.dataset else None)
         self.probe_policy = probe_policy or ProbePolicy()
         self.stall_reruns = 0
         self.discarded: list[list[CallOutcome]] = []
@@ -104,7 +95,7 @@ class RealEngine:
                 raise input_error("--url", None, "engine 'openai' needs --url of the server")
             self.urls = [url.rstrip("/")]
             self.device, self.replicas, self.tp = "remote", 1, 1
-            self.model_arg = model
+            self.model_arg = model      # the served model's name; "": the only one served
             return
         python = find_vllm_python(vllm_python)
         if python is None:
@@ -157,7 +148,12 @@ class RealEngine:
             self.servers.__enter__()
             self.urls = self.servers.urls
         try:
-            self.served_model, self.max_model_len = _served_model(self.urls[0])
+            wanted = (self.model_arg or None) if self.engine == "openai" else None
+            self.served_model, self.max_model_len = served_model(self.urls[0], wanted,
+                                                                 self.load.headers)
+            if self.prompts is not None:
+                self.prompts.measure(self.urls[0], self.served_model, self.load.headers,
+                                     self.max_model_len)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -211,16 +207,19 @@ class RealEngine:
             d["server_logs"] = [p.name for p in self.spec.log_dir.glob("server-*.log")]
             d["cpus"] = os.cpu_count()
             d["engine_info"] = read_engine_info(self.steps_dir("vllm"))
+            d.update(self.servers.describe() if self.servers is not None else {})
         return d
 
     def prompt_maker(self, n: int, seed: int) -> str | list[int]:
-        return make_prompt(n, seed) if self.tiny else id_prompt(n, seed)
+        if self.tiny or self.load.endpoint == "chat":   # chat messages are text
+            return make_prompt(n, seed)
+        return id_prompt(n, seed)
 
     # -- measurement -------------------------------------------------------------------
     def calibrate(self, slo_scale: float | None) -> tuple[MeasuredModel, Calibration]:
         perf, calib = calibrate_server(self.urls[0], self.served_model, self.prompt_maker,
                                        self.max_model_len, slo_scale, self.request_timeout_s,
-                                       self.notes)
+                                       self.notes, self.load)
         self.perf = perf
         return perf, calib
 
@@ -250,10 +249,13 @@ class RealEngine:
         self._probes += 1
         started = time.monotonic()
         faults = self._faults()
+        # The scenario's calls with a --dataset file's prompts (and their lengths).
+        workload, texts = self.prompts.apply(workload) if self.prompts else (workload, {})
         cfg = LoadGenConfig(urls=self.urls, model=self.served_model, prompt=self.prompt_maker,
                             request_timeout_s=self.request_timeout_s,
                             prompt_salt=self._probes,
-                            warm_requests=self.probe_policy.warm_requests)
+                            warm_requests=self.probe_policy.warm_requests,
+                            load=self.load, texts=texts)
         res = run_open_loop(workload, factory, cfg, abort_check=self.dead)
         self.interrupted = res.interrupted
         self.last_stalls = res.stalls
@@ -263,6 +265,8 @@ class RealEngine:
         replans: list[float] = []
         if self.engine == "vllm" and (backend == "slos" or self.record_steps):
             time.sleep(FLUSH_WAIT_S)            # the schedulers flush when they go idle
+            if self.servers is not None:
+                self.servers.sync_files()       # replicas on other nodes: copy theirs here
             folder = self.steps_dir(backend)
             steps, replans = read_overheads(folder, started, time.monotonic())
             if backend == "slos":
@@ -299,14 +303,3 @@ def _fill_reasons(outcomes: list[CallOutcome], verdicts: dict[str, str]) -> None
         if o.status in (Status.REJECTED, Status.BEST_EFFORT):
             o.reason = verdicts.get(call_key(o.session_id, o.call_index), "")
 
-
-def _served_model(url: str) -> tuple[str, int | None]:
-    try:
-        with urllib.request.urlopen(url + "/v1/models", timeout=30) as resp:
-            data = json.loads(resp.read())
-    except (OSError, ValueError) as exc:
-        raise EngineError(f"{url}/v1/models did not answer: {exc}") from None
-    models = data.get("data") or []
-    if not models:
-        raise EngineError(f"{url}/v1/models lists no model")
-    return str(models[0]["id"]), models[0].get("max_model_len")

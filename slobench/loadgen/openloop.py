@@ -28,6 +28,7 @@ from slobench.records.record import Status
 from slobench.sched.request import SchedRequest
 from slobench.workloads.entities import CallSpec, SessionSpec, Workload
 
+from .options import LoadOptions, request_body
 from .stream import stream_call
 
 Factory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
@@ -70,6 +71,8 @@ class LoadGenConfig:
     send_slos: bool = True
     prompt_salt: int = 0                # varies prompts between probes (no cache reuse)
     warm_requests: int = 0              # uncounted short calls per URL before t0
+    load: LoadOptions = field(default_factory=LoadOptions)   # headers, endpoint, cap
+    texts: dict[tuple[int, int], str] = field(default_factory=dict)  # a dataset's prompts
 
 
 @dataclass
@@ -94,6 +97,10 @@ class OpenLoop:
         self.outcomes: list[CallOutcome] = []
         self.stalls: list[tuple[float, float, float]] = []   # (at, wall s, cpu s)
         self._rr = itertools.cycle(range(len(cfg.urls)))
+        cap = cfg.load.max_concurrency
+        # --max-concurrency: a call waits for a free slot; its TTFT still counts from its
+        # scheduled time (the wait is queueing the user sees), its send time is kept.
+        self._slots = asyncio.Semaphore(cap) if cap else contextlib.nullcontext()
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
@@ -106,12 +113,7 @@ class OpenLoop:
             await asyncio.sleep(0)
 
     def body(self, req: SchedRequest, prompt: str | list[int], call: str = "") -> dict[str, Any]:
-        n = req.output_tokens
-        body: dict[str, Any] = {
-            "model": self.cfg.model, "prompt": prompt, "max_tokens": n, "min_tokens": n,
-            "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True},
-            "return_token_ids": True, "temperature": 0.0,
-        }
+        body = request_body(self.cfg.load.endpoint, self.cfg.model, prompt, req.output_tokens)
         if self.cfg.send_slos:
             body["vllm_xargs"] = slo_xargs(req, self.t0, call)
         body.update(self.cfg.extra_body)
@@ -133,13 +135,14 @@ class OpenLoop:
             req = self.factory(session, index, call, due)
             await self.sleep_until(due)
             replica = next(self._rr)
-            prompt = self.cfg.prompt(call.prompt_tokens, seed)
-            out = self._outcome(session, index, req, self.now(), replica)
-            self.outcomes.append(out)
-            res = await stream_call(http, self.cfg.urls[replica] + "/v1/completions",
-                                    self.body(req, prompt, call_key(session.session_id, index)),
-                                    self.now,
-                                    self.cfg.request_timeout_s)
+            prompt = (self.cfg.texts.get((session.session_id, index))
+                      or self.cfg.prompt(call.prompt_tokens, seed))
+            body = self.body(req, prompt, call_key(session.session_id, index))
+            async with self._slots:
+                out = self._outcome(session, index, req, self.now(), replica)
+                self.outcomes.append(out)
+                res = await stream_call(http, self.cfg.urls[replica] + self.cfg.load.path,
+                                        body, self.now, self.cfg.request_timeout_s)
             out.status, out.error, out.token_times = res.status, res.error, res.token_times
             out.finish_s = res.finish_s
             if res.replica is not None:          # behind the SLOs-Serve router
@@ -179,10 +182,9 @@ class OpenLoop:
         clock = time.perf_counter
         for k in range(self.cfg.warm_requests * len(self.cfg.urls)):
             url = self.cfg.urls[k % len(self.cfg.urls)]
-            body = {"model": self.cfg.model, "prompt": self.cfg.prompt(16, 7919 + k),
-                    "max_tokens": 4, "min_tokens": 4, "ignore_eos": True, "stream": True,
-                    "stream_options": {"include_usage": True}, "temperature": 0.0}
-            await stream_call(http, url + "/v1/completions", body, clock, 30.0)
+            body = request_body(self.cfg.load.endpoint, self.cfg.model,
+                                self.cfg.prompt(16, 7919 + k), 4)
+            await stream_call(http, url + self.cfg.load.path, body, clock, 30.0)
 
     async def run(self, workload: Workload,
                   abort_check: Callable[[], str | None] | None = None) -> LoadResult:
@@ -190,7 +192,8 @@ class OpenLoop:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
         aborted: str | None = None
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                         headers=self.cfg.load.headers) as http:
             await self.warm_up(http)
             self.t0 = time.perf_counter() + self.cfg.start_delay_s
             tasks: list[asyncio.Task[None]] = []

@@ -9,7 +9,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -97,10 +97,12 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
                     replicas=cfg.cpu_replicas, gpus=cfg.gpus,
                     tp=cfg.tp, startup_timeout_s=cfg.startup_timeout_s,
                     request_timeout_s=cfg.request_timeout_s, record_steps=cfg.record_steps,
-                    probe_policy=cfg.probe_policy()) as engine:
+                    probe_policy=cfg.probe_policy(),
+                    load=cfg.load_options()) as engine:
         engine.slos_config = cfg.slos_config(real_engine=True)
         context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
-        real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context)
+        real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context,
+                           model=engine.served_model if cfg.engine == "openai" else cfg.model)
         return _run_campaign(real_cfg, progress, engine)
 
 
@@ -137,7 +139,8 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
                                     "replicas": cfg.replicas}
     else:
-        engine.notes = progress.note         # calibration's progress, on the console
+        # Calibration's progress, on the console (a progress with `status` may hide it).
+        engine.notes = getattr(progress, "status", progress.note)
         perf, calib = engine.calibrate(cfg.slo_scale)
         kv_tokens = None
         probe_fn = engine.run_probe
@@ -150,7 +153,7 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
         "hardware": hardware,
         "model": cfg.model, "perf_model": perf.describe(), "kv_tokens_per_replica": kv_tokens,
         "calibration": calib.to_dict(), "threshold": cfg.threshold,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "config": cfg.public_dict(),
         "output_lengths": cfg.output_lengths,
     }
     writer = RunWriter(out_dir, meta)

