@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM's CPU build in its own venv (.venv-vllm), so the base install never pulls torch.
-# slobench launches `python -m vllm.entrypoints.openai.api_server` from it
+# slobench launches `python -m vllm.entrypoints.launchers.api_server.entry` from it
 # (SLOBENCH_VLLM_PYTHON=.venv-vllm/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."

