@@ -34,11 +34,6 @@ class PerfModel(ABC):
     def describe(self) -> dict[str, Any]:
         """JSON-able description for run metadata."""
 
-    def expected(self) -> PerfModel:
-        """The typical step time, where this model plans on an upper quantile of measured
-        steps (the online model); a plan over many steps should count on this one."""
-        return self
-
     def batch_time(self, total_tokens: int, decode_tokens: int, context_tokens: int,
                    draft_steps: int) -> float:
         """Step time of a batch of `total_tokens`, the part above `decode_tokens` prefill.

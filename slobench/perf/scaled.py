@@ -20,8 +20,5 @@ class ScaledModel(PerfModel):
         return self.factor * self.base.step_time(prefill_tokens, decode_tokens,
                                                  context_tokens, draft_steps)
 
-    def expected(self) -> PerfModel:
-        return self.base
-
     def describe(self) -> dict[str, Any]:
         return {"kind": "scaled", "factor": self.factor, "base": self.base.describe()}

@@ -107,14 +107,9 @@ class SlosPolicy(ReplicaScheduler):
         self.refresh_models()
 
     def refresh_models(self) -> None:
-        """Rebuild the planners from ctx.perf (refitted, or new tiers); decodes' cached
-        deadlines drop with them. Steps are sized on the step-time model itself (the TPOT
-        bound needs its upper quantile); admission's multi-step prefill plan counts on
-        the typical step (`PerfModel.expected`)."""
+        """Rebuild the planner from ctx.perf (refitted, or new tiers); decodes' cached
+        deadlines drop with it."""
         self.planner = self._planner(self.ctx.perf)
-        expected = self.ctx.perf.expected()
-        self.admission_planner = (self.planner if expected is self.ctx.perf
-                                  else self._planner(expected))
         for r in self.admitted:
             r.sched_state.pop("due", None)
 
@@ -259,7 +254,7 @@ class SlosPolicy(ReplicaScheduler):
         return tier
 
     def _prefill_rate(self, counts: tuple[int, ...]) -> float:
-        return self.admission_planner.plan(counts).prefill_rate
+        return self.planner.plan(counts).prefill_rate
 
     # -- per-step batch -----------------------------------------------------
     def schedule(self, now: float) -> StepPlan:
