@@ -67,10 +67,10 @@ class OnlineStepModel(PerfModel):
     def observe(self, prefill: int, decode: int, context: int, measured_s: float,
                 prefill_pairs: int | None = None) -> bool:
         """Record one step the engine ran (its prefill chunks' attention pairs when known,
-        else a fresh chunk's); True when the model changed."""
+        else their upper bound); True when the model changed."""
         if prefill + decode <= 0 or not measured_s > 0:
             return False
-        pairs = prefill * prefill if prefill_pairs is None else prefill_pairs
+        pairs = prefill * context if prefill_pairs is None else prefill_pairs
         (self._prefill if prefill else self._decode).append(
             (prefill, decode, context, pairs, measured_s))
         self._since_fit += 1

@@ -6,8 +6,11 @@
 with every coefficient >= 0 (non-negative least squares), so the model is non-decreasing
 in each argument as `PerfModel` requires. `prefill attention` is the (query, key) pairs
 of the step's prefill chunks (each chunk token attends to the chunk's earlier tokens and
-itself): fitted from the pairs the engine logged, predicted as a fresh chunk's prefill^2
-(the planner's case: a new prompt), since `PerfModel` sees only aggregate counts. A term
+itself): fitted from the pairs the engine logged, predicted as prefill x context, their upper
+bound (exact for a chunk alone; with decodes beside it, it counts their contexts too),
+since `PerfModel` sees only aggregate counts: planning errs slow, never fast. (Predicting
+a fresh chunk's prefill^2 let late chunks of long prompts run over their plan, and 20%
+of admitted requests missed at overload on the real engine.) A term
 linear in context alone misses it: a long prompt's late chunks cost several times its
 first ones (an online fit without it put 3.2e-4 s on every prefill token, 7x the
 profile, and turned fresh summarization prompts away).
@@ -41,9 +44,10 @@ def design_matrix(prefill: np.ndarray, decode: np.ndarray, context: np.ndarray,
                   drafts: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
     """One row per step. `pairs`: the (query, key) pairs the step's prefill chunks attend
     (sum of chunk x (earlier tokens + chunk)), as the engine logged it; a prediction does
-    not know them and counts a fresh chunk's (prefill^2)."""
+    not know them and counts prefill x context, their upper bound."""
     prefill = np.asarray(prefill, dtype=float)
-    attention = prefill * prefill if pairs is None else np.asarray(pairs, dtype=float)
+    attention = (prefill * np.asarray(context, dtype=float) if pairs is None
+                 else np.asarray(pairs, dtype=float))
     return np.column_stack([np.ones(len(prefill)), prefill, np.asarray(decode, float),
                             np.asarray(context, dtype=float), attention,
                             np.asarray(drafts, float)])
@@ -68,7 +72,7 @@ class StepProfile(PerfModel):
                   draft_steps: int = 0) -> float:
         c0, cp, cd, cc, cq, cs = self._c
         return (c0 + cp * prefill_tokens + cd * decode_tokens + cc * context_tokens
-                + cq * prefill_tokens * prefill_tokens + cs * draft_steps)
+                + cq * prefill_tokens * context_tokens + cs * draft_steps)
 
     @property
     def kv_tokens(self) -> int | None:

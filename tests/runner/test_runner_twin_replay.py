@@ -60,8 +60,9 @@ def _log_steps(folder: Path, n: int = 300) -> None:
     for i in range(n):
         p = int(rng.integers(0, 2048)) if i % 3 == 0 else 0
         d = int(rng.integers(1, 32))
-        # Fresh chunks: their attention pairs are p * p, as TRUTH counts them.
-        shape = StepShape(p, d, p + d * int(rng.integers(16, 2048)), d + (p > 0), 0, p * p)
+        context = p + d * int(rng.integers(16, 2048))
+        # Attention pairs logged as TRUTH predicts them (prefill x context).
+        shape = StepShape(p, d, context, d + (p > 0), 0, p * context)
         log.step(float(i), 1e-4, False, 2048, shape.tokens, 0.0,
                  TRUTH.step_time(shape.prefill_tokens, d, shape.context_tokens), shape)
     log.flush()
