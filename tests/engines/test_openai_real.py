@@ -4,7 +4,9 @@ that this module starts itself, as a user's own server would be: slow.
 Two checks on the one server: `slobench run --engine openai --scenario chatbot --rates
 1,2` finishes with every call ok and its outputs written; and on the same ShareGPT-format
 file slobench and vLLM's own `vllm bench serve` agree on the request count and the total
-input and output tokens exactly, and on TTFT p50 within 15% (both printed). Afterwards
+input and output tokens exactly, and on TTFT p50 within 15% (both printed): after one
+unmeasured pass over the file (a CPU engine builds kernels for each new batch shape, which
+would bill whichever tool ran first), each tool runs twice, interleaved. Afterwards
 no vLLM process may be left. Skipped, with the reason, when no Python with vLLM is found.
 """
 
@@ -92,36 +94,44 @@ def _sharegpt(path: Path) -> None:
     path.write_text(json.dumps(rows))
 
 
-def _vllm_bench(url: str, data: Path, folder: Path) -> dict:
+def _vllm_bench(url: str, data: Path, folder: Path, name: str) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [str(VLLM_PYTHON), "-c", BENCH, "--backend", "vllm", "--base-url", url, "--model", "tiny",
            "--tokenizer", str(ensure_tiny_model()), "--dataset-name", "sharegpt",
            "--dataset-path", str(data), "--num-prompts", str(PROMPTS),
            "--request-rate", str(RATE), "--ignore-eos", "--seed", "0", "--save-result",
-           "--result-dir", str(folder), "--result-filename", "bench.json"]
+           "--result-dir", str(folder), "--result-filename", f"{name}.json"]
     ran = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    return json.loads((folder / "bench.json").read_text())
+    return json.loads((folder / f"{name}.json").read_text())
+
+
+def _slobench_calls(url: str, data: Path, out: Path) -> pd.DataFrame:
+    ran = _slobench("--url", url, "--scenario", "chatbot", "--rates", str(RATE),
+                    "--requests", str(PROMPTS), "--dataset", f"sharegpt:{data}",
+                    "--tokenizer", str(ensure_tiny_model()), "--out", str(out), "--no-report")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return pd.read_parquet(out / "requests.parquet")
 
 
 def test_slobench_agrees_with_vllm_bench_serve_on_one_sharegpt_file(server_url: str,
                                                                     tmp_path: Path) -> None:
     data = tmp_path / "sharegpt.json"
     _sharegpt(data)
-    out = tmp_path / "run"
-    ran = _slobench("--url", server_url, "--scenario", "chatbot", "--rates", str(RATE),
-                    "--requests", str(PROMPTS), "--dataset", f"sharegpt:{data}",
-                    "--tokenizer", str(ensure_tiny_model()), "--out", str(out), "--no-report")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    calls = pd.read_parquet(out / "requests.parquet")
-    bench = _vllm_bench(server_url, data, tmp_path)
-    ours = calls["ttft_s"].median() * 1e3
-    theirs = bench["median_ttft_ms"]
-    print(f"TTFT p50: slobench {ours:.2f} ms, vllm bench serve {theirs:.2f} ms; tokens in "
-          f"{calls['prompt_tokens'].sum()} / {bench['total_input_tokens']}, out "
-          f"{calls['output_tokens'].sum()} / {bench['total_output_tokens']}")
-    assert (calls["status"] == "ok").all()
-    assert len(calls) == bench["completed"] == PROMPTS
-    assert calls["prompt_tokens"].sum() == bench["total_input_tokens"]
-    assert calls["output_tokens"].sum() == bench["total_output_tokens"]
+    _vllm_bench(server_url, data, tmp_path, "warm-up")
+    ours_runs, their_runs = [], []
+    for i in range(2):
+        ours_runs.append(_slobench_calls(server_url, data, tmp_path / f"run-{i}"))
+        their_runs.append(_vllm_bench(server_url, data, tmp_path, f"bench-{i}"))
+    ours_each = [calls["ttft_s"].median() * 1e3 for calls in ours_runs]
+    theirs_each = [bench["median_ttft_ms"] for bench in their_runs]
+    ours = sum(ours_each) / len(ours_each)
+    theirs = sum(theirs_each) / len(theirs_each)
+    print(f"TTFT p50: slobench {ours:.2f} ms {[round(t, 2) for t in ours_each]}, vllm bench "
+          f"serve {theirs:.2f} ms {[round(t, 2) for t in theirs_each]}")
+    for calls, bench in zip(ours_runs, their_runs, strict=True):
+        assert (calls["status"] == "ok").all()
+        assert len(calls) == bench["completed"] == PROMPTS
+        assert calls["prompt_tokens"].sum() == bench["total_input_tokens"]
+        assert calls["output_tokens"].sum() == bench["total_output_tokens"]
     assert abs(ours - theirs) <= 0.15 * theirs
