@@ -100,7 +100,9 @@ def run(
         help="A probe whose errors and timeouts exceed this share of its calls ends the "
              "search for its scenario and backend (exit 1).")] = 0.5,
     routing: Annotated[str, typer.Option(
-        callback=opt.ROUTING, help="round_robin | least_loaded.")] = "round_robin",
+        callback=opt.ROUTING, help="SLOs-Serve's first offer (simulator and real router): "
+        "round_robin (the paper's) | least_loaded (fewest requests in flight).")
+    ] = "round_robin",
     output_lengths: Annotated[str, typer.Option(
         callback=opt.OUTPUT_LENGTHS,
         help="known (the paper's assumption) | unknown (plan on a predicted length).")]

@@ -24,8 +24,9 @@ class RouterProcess:
     """`with RouterProcess(upstreams, log) as r:` serves on r.url until the block exits."""
 
     def __init__(self, upstreams: list[str], log: Path, port: int | None = None,
-                 host: str = "127.0.0.1", startup_timeout_s: float = 30.0) -> None:
-        self.upstreams, self.log, self.host = upstreams, log, host
+                 host: str = "127.0.0.1", startup_timeout_s: float = 30.0,
+                 routing: str = "round_robin") -> None:
+        self.upstreams, self.log, self.host, self.routing = upstreams, log, host, routing
         self.port = port or free_port()
         self.startup_timeout_s = startup_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -36,7 +37,7 @@ class RouterProcess:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "slobench.router", "--host", self.host,
-               "--port", str(self.port)]
+               "--port", str(self.port), "--routing", self.routing]
         for u in self.upstreams:
             cmd += ["--upstream", u]
         self.log.parent.mkdir(parents=True, exist_ok=True)
