@@ -56,13 +56,15 @@ def _arrival_text(arrival: object) -> str:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     scenario: Annotated[str, typer.Option(
         "--scenario", "-s", callback=opt.SCENARIO,
         help="Scenario name, a workload TOML path, a comma list, or 'all'.")],
     engine: Annotated[str, typer.Option(
         callback=opt.ENGINE, help="sim (embedded simulator) | vllm | openai.")] = "sim",
     backends: Annotated[str | None, typer.Option(
-        callback=opt.BACKENDS, help="Comma list of backends: vllm, slos, sarathi "
+        callback=opt.BACKENDS, help="Comma list of backends: vllm, slos, sarathi, "
+                                    "vllm_spec (vLLM drafting --spec-tokens per step) "
                                     "(default vllm,slos; on --engine openai: vllm).")]
     = None,
     gpus: Annotated[int, typer.Option(callback=opt.GPUS, help="GPUs in the deployment.")] = 4,
@@ -98,7 +100,9 @@ def run(
     failure_budget: Annotated[float, typer.Option(
         callback=opt.FAILURE_BUDGET,
         help="A probe whose errors and timeouts exceed this share of its calls ends the "
-             "search for its scenario and backend (exit 1).")] = 0.5,
+             "search for its scenario and backend (exit 1). --paper: 1 unless given "
+             "(the simulator's only failures are calls an overloaded probe left "
+             "unfinished).")] = 0.5,
     routing: Annotated[str, typer.Option(
         callback=opt.ROUTING, help="SLOs-Serve's first offer (simulator and real router): "
         "round_robin (the paper's) | least_loaded (fewest requests in flight).")
@@ -124,11 +128,18 @@ def run(
         callback=opt.SPEC_TOKENS,
         help="Speculative decoding: draft tokens per step (0: off). slos gives each TPOT "
              "tier its own draft length (SPEC §7); --engine vllm runs vLLM's n-gram "
-             "drafter for every backend (the simulator's vllm and sarathi policies do "
-             "not draft).")] = 0,
+             "drafter for every backend; in the simulator vllm and sarathi do not draft, "
+             "backend vllm_spec drafts this many per decode step).")] = 0,
     spec_alpha: Annotated[float, typer.Option(
         callback=opt.SPEC_ALPHA,
         help="Draft acceptance rate slos plans with (and the simulator draws).")] = 0.7,
+    paper: Annotated[bool, typer.Option(
+        help="Each scenario on the SLOs-Serve paper's own deployment (its file's [paper] "
+             "table: model, GPUs, tp, OPT-125M drafting) against vllm, vllm_spec (vLLM "
+             "with speculative decoding) and sarathi; prints the gain over each and over "
+             "the best, and their geometric means. Sets --model, --hardware, --gpus, "
+             "--tp, --backends, --spec-tokens, --spec-alpha, --profile (giving one too is "
+             "refused); simulator only.")] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
     url: Annotated[str | None, typer.Option(
         callback=opt.URL,
@@ -225,10 +236,16 @@ def run(
     from slobench.runner.executors import check_executor_options
     from slobench.runner.writer import fresh_run_folder, prepare_run_folder
 
+    if paper:
+        from slobench.cli.paper_output import check_paper_options, paper_failure_budget
+
+        check_paper_options(ctx)
+        failure_budget = paper_failure_budget(ctx, failure_budget)
     opt.check_deployment(gpus, tp)
     backends = backends or opt.default_backends(engine)
     model = model or ("" if engine == "openai" else "opt-13b")
     opt.check_run(engine, backends, url, twin, dataset)
+    opt.check_spec_backends(backends, spec_tokens)
     check_executor_options(engine, workers, ray_address)
     names = opt.csv(scenario)
     folder = out or fresh_run_folder(Path("results") / default_run_id(expand_scenarios(names)))
@@ -248,4 +265,8 @@ def run(
         ray_address=ray_address, endpoint=endpoint, max_concurrency=max_concurrency,
         http_headers=opt.http_headers(api_key, header), dataset=dataset,
         tokenizer=tokenizer)
+    if paper:
+        from slobench.cli.paper_output import run_paper_and_report
+
+        return run_paper_and_report(cfg, report, force, as_json=as_json, quiet=quiet)
     run_and_report(cfg, report, as_json=as_json, quiet=quiet)

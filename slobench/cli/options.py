@@ -281,3 +281,10 @@ def check_run(engine: str, backends: str, url: str | None, twin: bool,
                           "replicas logged) on the simulator")
     if engine != "sim":
         check_backends(engine, csv(backends))
+
+
+def check_spec_backends(backends: str, spec_tokens: int) -> None:
+    """vllm_spec drafts a fixed --spec-tokens per step: it needs some."""
+    if "vllm_spec" in csv(backends) and spec_tokens < 1:
+        raise input_error("--backends", None, "vllm_spec drafts --spec-tokens per decode "
+                          "step; give --spec-tokens >= 1")

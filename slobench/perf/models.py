@@ -92,7 +92,16 @@ LLAMA_2_7B = _llama2_7b("llama-2-7b")
 TOOLLLAMA_2_7B = _llama2_7b("toolllama-2-7b")
 LLAMA_3_8B = ModelSpec(name="llama-3-8b", layers=32, hidden=4096, heads=32, kv_heads=8,
                        intermediate=14336, vocab=128256, max_context=8192)
+# The 1.5B distilled reasoning model (the paper's reasoning scenario runs "a 1.5B
+# distilled reasoning model"; this one is assumed): a Qwen2.5-Math-1.5B shape, GQA with
+# 2 KV heads, untied LM head. Qwen2's q/k/v biases are left out like OPT's.
+R1_DISTILL_QWEN_1_5B = ModelSpec(name="deepseek-r1-distill-qwen-1.5b", layers=28, hidden=1536,
+                                 heads=12, kv_heads=2, intermediate=8960, vocab=151936,
+                                 max_context=131072)
+# OPT-125M, the paper's draft model (a drafter's cost is in the fitted profiles' S term).
+OPT_125M = _opt("opt-125m", layers=12, hidden=768, heads=12)
 
 SHIPPED_MODELS: tuple[ModelSpec, ...] = (
-    OPT_6_7B, OPT_13B, OPT_30B, LLAMA_2_7B, LLAMA_3_8B, TOOLLLAMA_2_7B,
+    OPT_6_7B, OPT_13B, OPT_30B, LLAMA_2_7B, LLAMA_3_8B, TOOLLLAMA_2_7B, R1_DISTILL_QWEN_1_5B,
+    OPT_125M,
 )

@@ -136,6 +136,33 @@ def bounded_gain(caps: pd.DataFrame, scenario: str, backend: str,
     return relation, gain
 
 
+def pair_gain(mine: pd.Series, base: pd.Series) -> tuple[str, float]:
+    """capacity(mine) / capacity(base) per GPU for two capacity_rows rows (any two
+    backends, their GPU counts may differ), with gain_relation's sign: NaN when base has
+    no capacity; for a `mine` that never passed, its lowest rate probed over base."""
+    relation = gain_relation(str(mine["capacity_bound"]), str(base["capacity_bound"]))
+    den = float(base["capacity_rps_per_gpu"])
+    if not den > 0:
+        return relation, math.nan
+    num = (float(mine["capacity_bound_sessions_per_s_per_gpu"]) if relation == "<"
+           else float(mine["capacity_rps_per_gpu"]))
+    return relation, num / den
+
+
+def best_of(caps: pd.DataFrame, scenario: str, backends: Iterable[str]) -> str | None:
+    """Which of `backends` has the highest capacity per GPU in `scenario` (the first
+    listed on a tie), among those that ran there; None when none did.
+
+    caps: capacity_rows indexed by (scenario, backend)."""
+    best, best_cap = None, -math.inf
+    for backend in backends:
+        if (scenario, backend) in caps.index:
+            cap = float(caps.loc[(scenario, backend)]["capacity_rps_per_gpu"])
+            if cap > best_cap:
+                best, best_cap = backend, cap
+    return best
+
+
 def gain_text(relation: str, value: float) -> str:
     """A gain as shown: `×1.23`, `≥ ×1.23`, `< ×0.50`; `–` when undefined."""
     if value is None or not math.isfinite(value):

@@ -22,7 +22,6 @@ from slobench.engines.probe_policy import cpu_model
 from slobench.errors import input_error
 from slobench.metrics.capacity import SearchConfig, capacity_search
 from slobench.metrics.summary import capacity_summary, point_summary
-from slobench.perf.catalog import default_catalog
 from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.perf.model import PerfModel
 from slobench.perf.step_profile import StepProfile
@@ -125,8 +124,8 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
     probe_fn: ProbeFn
     if engine is None:
         perf = build_perf_model(cfg.model, cfg.hardware, cfg.tp, cfg.profile)
-        hw = default_catalog().hardware(cfg.hardware)
-        kv_tokens: int | None = kv_capacity_tokens(cfg.model, cfg.hardware, cfg.tp)
+        hw = cfg.hardware_spec()                # --paper: the paper's GPU memory
+        kv_tokens: int | None = kv_capacity_tokens(cfg.model, hw, cfg.tp)
         limits = None
         if isinstance(perf, StepProfile):       # a real engine's: its KV and vLLM limits
             kv_tokens, limits = perf.kv_tokens or kv_tokens, perf.vllm_limits
@@ -135,7 +134,7 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
                          gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing,
                          slos=cfg.slos_config(real_engine=False),
                          spec_acceptance=cfg.spec_alpha if cfg.spec_tokens else 0.0,
-                         seed=cfg.seed, vllm_limits=limits)
+                         seed=cfg.seed, vllm_limits=limits, spec_tokens=cfg.spec_tokens)
         probe_fn = partial(run_sim_probe, setup)
         hardware: dict[str, Any] = {"gpu": hw.name, "gpus": cfg.gpus, "tp": cfg.tp,
                                     "replicas": cfg.replicas}

@@ -7,12 +7,14 @@ one rule per option); code that builds a RunConfig itself passes values it chose
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from slobench.engines.probe_policy import ProbePolicy
 from slobench.loadgen.options import LoadOptions
+from slobench.perf.catalog import default_catalog
+from slobench.perf.hardware import GIB, HardwareSpec
 from slobench.sched.slos.policy import SlosConfig
 
 ENGINES = ("sim", "vllm", "openai")
@@ -27,6 +29,7 @@ class RunConfig:
     gpus: int = 4
     tp: int = 2
     hardware: str = "a100"
+    gpu_memory_gib: float | None = None       # None: the hardware's own (--paper sets it)
     model: str = "opt-13b"
     profile: str = "auto"
     rates: list[float] | None = None          # fixed rates; None = capacity search
@@ -71,6 +74,13 @@ class RunConfig:
     @property
     def replicas(self) -> int:
         return self.gpus // self.tp
+
+    def hardware_spec(self) -> HardwareSpec:
+        """The simulated GPU: the catalog's, with `gpu_memory_gib` of memory when set."""
+        hw = default_catalog().hardware(self.hardware)
+        if self.gpu_memory_gib is None:
+            return hw
+        return replace(hw, mem_bytes=self.gpu_memory_gib * GIB)
 
     def load_options(self) -> LoadOptions:
         return LoadOptions(dict(self.http_headers), self.endpoint, self.max_concurrency,

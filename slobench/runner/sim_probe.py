@@ -31,6 +31,7 @@ class SimSetup:
     routing: str = "round_robin"
     slos: SlosConfig = field(default_factory=SlosConfig)
     spec_acceptance: float = 0.0     # speculative drafts' true acceptance rate
+    spec_tokens: int = 0             # vllm_spec's fixed drafts per decode step
     seed: int = 0
     # A real run's twin: vLLM's limits as the engine reported them (max tokens, max
     # seqs), the model SLOs-Serve plans with, and the plugin's SLO guard.
@@ -56,7 +57,7 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
         plan_perf = setup.plan_perf if plans_own and setup.plan_perf else setup.perf
         ctx = SchedContext(perf=plan_perf, kv=kv, tpot_tiers_s=tiers, options={
             "max_num_batched_tokens": max_tokens, "max_num_seqs": max_seqs,
-            "slos": setup.slos,
+            "slos": setup.slos, "spec_tokens": setup.spec_tokens,
         })
         replicas.append(SimReplica(i, setup.perf, POLICIES[backend](ctx), kv,
                                    spec_acceptance=setup.spec_acceptance, seed=setup.seed))

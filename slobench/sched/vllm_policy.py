@@ -19,6 +19,11 @@ max_num_batched_tokens 2048 / max_num_seqs 256 on A100 and GPUs under 70 GiB,
 8192 / 1024 on H100/H200-class GPUs (>= 70 GiB, not A100), 16384 / 1024 on
 >= 160 GiB GPUs. Prefix caching is on in vLLM but synthetic prompts share no
 prefixes, so it is not modelled.
+
+`vllm_spec` is vLLM with speculative decoding (`--speculative-config` with a fixed
+`num_speculative_tokens` k, e.g. OPT-125M drafts): every running decode is scheduled
+k + 1 tokens (k drafts and the verifier's token) out of the same token budget; the
+simulator accepts drafts as it does for SLOs-Serve's (`sim/replica.py`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from slobench.sched.interface import (
     register_policy,
 )
 from slobench.sched.request import SchedRequest
+from slobench.sched.slos.speculative import verified_tokens
 
 GiB = 1 << 30
 
@@ -54,6 +60,7 @@ class VllmPolicy(ReplicaScheduler):
         self.max_num_seqs = int(ctx.options.get("max_num_seqs", 256))
         self.waiting: deque[SchedRequest] = deque()
         self.running: list[SchedRequest] = []
+        self.draft_tokens = 0          # k drafts per decode step (vllm_spec); 0: none
 
     def add_request(self, req: SchedRequest, now: float, last_try: bool) -> Verdict:
         self.waiting.append(req)
@@ -70,6 +77,8 @@ class VllmPolicy(ReplicaScheduler):
         while i < len(self.running) and budget > 0:
             req = self.running[i]
             n = req.prompt_tokens + req.generated - req.num_computed
+            if n == 1 and self.draft_tokens and req.generated:   # a decode: verify drafts
+                n = verified_tokens(self.draft_tokens, req.output_tokens - req.generated)
             if n > budget:
                 n = budget
             scheduled = True
@@ -118,3 +127,14 @@ class SarathiPolicy(VllmPolicy):
         tightest = min(ctx.tpot_tiers_s) if ctx.tpot_tiers_s else 0.05
         margin = float(ctx.options.get("sarathi_margin", 0.9))
         self.token_budget = max(ctx.perf.max_batch_tokens(tightest * margin), 16)
+
+
+@register_policy("vllm_spec")
+class VllmSpecPolicy(VllmPolicy):
+    """vLLM with speculative decoding: a fixed `spec_tokens` drafts per decode step."""
+
+    def __init__(self, ctx: SchedContext) -> None:
+        super().__init__(ctx)
+        self.draft_tokens = int(ctx.options.get("spec_tokens", 0))
+        if self.draft_tokens < 1:
+            raise ValueError(f"vllm_spec needs spec_tokens >= 1, got {self.draft_tokens}")

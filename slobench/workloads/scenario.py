@@ -42,7 +42,8 @@ another scenario file (a bare name is looked up next to this file, anything else
 is a path relative to it), sharing `weight` among them; their SLOs come along,
 their arrival process does not (the mixing scenario's applies).
 
-Distributions (`{ dist = ... }`) are described in `distributions.py`.
+Distributions (`{ dist = ... }`) are described in `distributions.py`; the optional
+`[paper]` table (the paper's model and GPUs, for `run --paper`) in `paper.py`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import slobench
 from slobench.errors import input_error
 from slobench.workloads.arrivals import ArrivalProcess, parse_arrival
 from slobench.workloads.distributions import Distribution, parse_distribution
+from slobench.workloads.paper import PaperSetting, parse_paper
 from slobench.workloads.tomlcheck import (
     as_number,
     as_str,
@@ -105,6 +107,7 @@ class Scenario:
     arrival: ArrivalProcess
     classes: tuple[RequestClass, ...]
     path: str
+    paper: PaperSetting | None = None  # the paper's deployment (`[paper]`, --paper)
 
 
 def workloads_dir() -> Path:
@@ -161,7 +164,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _load(path: Path, including: tuple[Path, ...]) -> Scenario:
     src = str(path)
     doc = _read_toml(path)
-    check_keys(doc, src, "", {"name", "description", "source", "arrival", "classes"}, set())
+    check_keys(doc, src, "", {"name", "description", "source", "arrival", "classes"}, {"paper"})
     name = as_str(doc["name"], src, "name")
     description = as_str(doc["description"], src, "description")
     source = as_str(doc["source"], src, "source")
@@ -189,7 +192,8 @@ def _load(path: Path, including: tuple[Path, ...]) -> Scenario:
             raise input_error(src, f"classes[{i}].lengths",
                               f'"trace" lengths need arrival kind "trace" (class {cls.name!r} '
                               f"from {cls.defined_in})")
-    return Scenario(name, description, source, arrival, tuple(classes), src)
+    return Scenario(name, description, source, arrival, tuple(classes), src,
+                    parse_paper(doc.get("paper"), src))
 
 
 def _included(
@@ -280,10 +284,7 @@ def _parse_class(table: dict[str, Any], src: str, where: str) -> RequestClass:
 def scenario_summary(s: Scenario) -> dict[str, Any]:
     """A plain dict for listings and run metadata."""
     return {
-        "name": s.name,
-        "description": s.description,
-        "source": s.source,
-        "path": s.path,
+        "name": s.name, "description": s.description, "source": s.source, "path": s.path,
         "arrival": {"kind": s.arrival.kind, **s.arrival.params()},
         "classes": [{"name": c.name, "kind": c.kind, "weight": c.weight} for c in s.classes],
         "stages": [

@@ -1,7 +1,9 @@
 """Speculative decoding arithmetic (SPEC §7).
 
 With acceptance rate alpha, verifying s tokens per step yields on average
-(1 - alpha**s) / (1 - alpha) tokens (s = 1 is plain decoding: one token).
+(1 - alpha**s) / (1 - alpha) tokens (s = 1 is plain decoding: one token). In the
+simulator a decode item of n > 1 tokens is such a step (`sim/replica.py` draws the
+acceptances); a policy that drafts sizes its decode items with `verified_tokens`.
 """
 
 from __future__ import annotations
@@ -21,3 +23,11 @@ def shortest_draft(alpha: float, tokens_per_step: float, max_s: int) -> int | No
         if expected_tokens(alpha, s) >= tokens_per_step - 1e-12:
             return s
     return None
+
+
+def verified_tokens(drafts: int, remaining_output: int) -> int:
+    """Tokens a decode verifies in one step: `drafts` draft tokens plus the verifier's
+    own, no more than the request has left to generate (a draft past the end is waste)."""
+    if drafts < 0:
+        raise ValueError(f"drafts must be >= 0, got {drafts}")
+    return max(1, min(drafts + 1, remaining_output))
