@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 
 import pandas as pd
 
@@ -50,11 +51,17 @@ class RequestRecord:
         return self.actual_send_s - self.scheduled_send_s
 
 
-REQUEST_COLUMNS: list[str] = [f.name for f in fields(RequestRecord)] + ["dispatch_lag_s"]
+_FIELDS: list[str] = [f.name for f in fields(RequestRecord)]
+REQUEST_COLUMNS: list[str] = [*_FIELDS, "dispatch_lag_s"]
 
 
 def records_frame(records: list[RequestRecord]) -> pd.DataFrame:
-    """requests.parquet's frame, with stable columns even when empty."""
-    rows = [asdict(r) | {"dispatch_lag_s": r.dispatch_lag_s} for r in records]
-    frame = pd.DataFrame(rows, columns=REQUEST_COLUMNS)
+    """requests.parquet's frame, with stable columns even when empty. Built column by
+    column: `dataclasses.asdict` deep-copies every field of every row."""
+    if not records:              # object columns, as pandas gives an empty row list
+        frame = pd.DataFrame([], columns=REQUEST_COLUMNS)
+    else:
+        columns = {name: list(map(attrgetter(name), records)) for name in _FIELDS}
+        columns["dispatch_lag_s"] = [r.dispatch_lag_s for r in records]
+        frame = pd.DataFrame(columns, columns=REQUEST_COLUMNS)
     return frame.astype({"attained": bool, "session_attained": bool})
