@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slobench import __version__
-from slobench.engines.errors import EngineError
 from slobench.engines.probe_policy import cpu_model
 from slobench.errors import input_error
 from slobench.metrics.capacity import SearchConfig, capacity_search
@@ -159,13 +158,13 @@ def _run_campaign(cfg: RunConfig, progress: Progress | None,
     writer = RunWriter(out_dir, meta)
     try:
         _run_scenarios(cfg, progress, engine, loaded, writer, probe_fn, perf, calib)
-    except (EngineError, KeyboardInterrupt, SystemExit) as exc:
+    except BaseException as exc:     # the engine failed, an interrupt, or a bug
         meta["aborted"] = str(exc) or type(exc).__name__
-        writer.flush()
+        writer.close()
         raise
     meta["finished"] = datetime.now(UTC).isoformat()
     meta["geomean_gain"] = headline_gains(writer)
-    writer.flush()
+    writer.close()
     return writer
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from slobench.errors import input_error
 from slobench.records.record import RequestRecord, records_frame
@@ -20,7 +22,8 @@ from slobench.report.html import write_atomic
 # What a run leaves in its folder; an existing run is recognised by any of them.
 RUN_FILES = ("run.json", "summary.parquet", "requests.parquet", "timeline.parquet",
              "stalled_requests.parquet", "report.html", "fidelity.parquet", "audit.parquet",
-             "twin_requests.parquet", "twin.json")
+             "twin_requests.parquet", "twin.json",
+             "requests.parquet.partial", "timeline.parquet.partial")   # an unclosed run
 RUN_FOLDERS = ("steps", "slos")      # real engines: logged steps, SLOs-Serve server logs
 
 
@@ -72,21 +75,55 @@ def prepare_run_folder(folder: Path, force: bool) -> Path:
     return writable_folder(folder, "--out")
 
 
+class _ParquetStream:
+    """One Parquet file grown by a row group per probe: each probe's rows are written
+    once, not the whole file again after every probe. The file is valid once closed;
+    until then it is `<name>.partial`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_suffix(".parquet.partial")
+        self._writer: pq.ParquetWriter | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._writer is not None
+
+    def append(self, frame: pd.DataFrame) -> None:
+        if self._writer is None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self._writer = pq.ParquetWriter(self._partial, table.schema)
+        else:
+            table = pa.Table.from_pandas(frame, schema=self._writer.schema, preserve_index=False)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            os.replace(self._partial, self.path)
+
+
 class RunWriter:
+    """requests.parquet and timeline.parquet grow a row group per probe and are complete
+    once `close()` ran (the campaign closes on success and on an abort it catches);
+    summary.parquet and run.json are rewritten at every flush (they are small)."""
+
     def __init__(self, out_dir: Path, meta: dict[str, Any]) -> None:
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         self.meta = meta
-        self._records: list[pd.DataFrame] = []
         self.summary_rows: list[dict[str, Any]] = []
-        self._timeline: list[tuple] = []
+        self._requests = _ParquetStream(out_dir / "requests.parquet")
+        self._timeline = _ParquetStream(out_dir / "timeline.parquet")
         self._discarded: list[pd.DataFrame] = []
 
     def add_probe(self, records: list[RequestRecord], summary_row: dict[str, Any],
                   timeline: list[tuple]) -> None:
-        self._records.append(records_frame(records))
+        self._requests.append(records_frame(records))
+        if timeline:
+            self._timeline.append(pd.DataFrame(timeline, columns=TIMELINE_COLUMNS))
         self.summary_rows.append(summary_row)
-        self._timeline.extend(timeline)
         self.flush()
 
     def add_discarded(self, records: list[RequestRecord]) -> None:
@@ -105,13 +142,18 @@ class RunWriter:
         return frame[SUMMARY_COLUMNS + extra]
 
     def flush(self) -> None:
-        if self._records:
-            _atomic_parquet(pd.concat(self._records, ignore_index=True),
-                            self.out_dir / "requests.parquet")
         _atomic_parquet(self.summary_frame(), self.out_dir / "summary.parquet")
         if self._discarded:
             _atomic_parquet(pd.concat(self._discarded, ignore_index=True),
                             self.out_dir / "stalled_requests.parquet")
-        _atomic_parquet(pd.DataFrame(self._timeline, columns=TIMELINE_COLUMNS),
-                        self.out_dir / "timeline.parquet")
         write_atomic(self.out_dir / "run.json", json.dumps(self.meta, indent=2, default=str))
+
+    def close(self) -> None:
+        """Complete the run's files (idempotent)."""
+        self._requests.close()
+        if self._timeline.started:
+            self._timeline.close()
+        elif not (self.out_dir / "timeline.parquet").exists():
+            _atomic_parquet(pd.DataFrame([], columns=TIMELINE_COLUMNS),
+                            self.out_dir / "timeline.parquet")
+        self.flush()
