@@ -38,6 +38,7 @@ class SimSetup:
     vllm_limits: tuple[int, int] | None = None
     plan_perf: PerfModel | None = None
     slo_guard: SloGuard | None = None
+    fast_forward: bool = True        # pure-decode stretches in one move (same answers)
 
 
 def known_backends() -> list[str]:
@@ -64,4 +65,5 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
     router = Router(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
     guard = setup.slo_guard if backend == "slos" else None
-    return SimCluster(replicas, router, slo_guard=guard).run(workload, factory)
+    return SimCluster(replicas, router, slo_guard=guard,
+                      fast_forward=setup.fast_forward).run(workload, factory)

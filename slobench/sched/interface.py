@@ -44,6 +44,10 @@ class StepPlan:
     replanned: bool = False
 
 
+# (step start time, steps from now) -> the policy would choose the same batch again.
+RepeatCheck = Callable[[float, int], bool]
+
+
 class ReplicaScheduler(ABC):
     name: str = "?"
 
@@ -65,6 +69,15 @@ class ReplicaScheduler(ABC):
     @abstractmethod
     def queue_lengths(self) -> tuple[int, int]:
         """(waiting, running) for the timeline."""
+
+    def steady_decode(self, plan: StepPlan, now: float) -> RepeatCheck | None:
+        """Decode fast-forward (simulator only; optional). `plan` was just returned by
+        schedule(now) and every item in it is a one-token decode. Return `check(t, j)`,
+        True when schedule(t) at the start of the j-th step from now would return the
+        same items again, provided nothing was added, nobody finished and every KV
+        block asked for was free (the engine checks those); None when it cannot tell.
+        The check may not read requests' progress: the engine applies it afterwards."""
+        return None
 
     def has_work(self) -> bool:
         waiting, running = self.queue_lengths()

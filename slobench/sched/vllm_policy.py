@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 
 from slobench.sched.interface import (
+    RepeatCheck,
     ReplicaScheduler,
     SchedContext,
     StepPlan,
@@ -50,6 +51,10 @@ def vllm_default_limits(gpu_memory_bytes: float, gpu_name: str) -> tuple[int, in
     if gpu_memory_bytes >= 70 * GiB and "a100" not in gpu_name.lower():
         return 8192, 1024
     return 2048, 256
+
+
+def _always(t: float, j: int) -> bool:
+    return True
 
 
 @register_policy("vllm")
@@ -109,6 +114,14 @@ class VllmPolicy(ReplicaScheduler):
                 items.append((req, n))
                 budget -= n
         return StepPlan(items=items, preempted=preempted)
+
+    def steady_decode(self, plan: StepPlan, now: float) -> RepeatCheck | None:
+        # Every running request decoding and served, nothing preempted: the next step
+        # serves them again, and a waiting head that did not fit fits no better with
+        # fewer free blocks. An arrival (a new head) or a finish ends it (the engine's).
+        if plan.preempted or len(plan.items) != len(self.running):
+            return None
+        return _always
 
     def on_finished(self, req: SchedRequest) -> None:
         self.running.remove(req)

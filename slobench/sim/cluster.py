@@ -13,6 +13,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from slobench.engines.outcome import CallOutcome
 from slobench.records.record import Status
@@ -53,8 +54,9 @@ class _Call:
 class SimCluster:
     def __init__(self, replicas: list[SimReplica], router: Router,
                  timeline_interval_s: float = 0.25, drain_limit_s: float = 600.0,
-                 slo_guard: SloGuard | None = None) -> None:
+                 slo_guard: SloGuard | None = None, fast_forward: bool = True) -> None:
         self.replicas = replicas
+        self.fast_forward = fast_forward     # pure-decode stretches in one move
         self.slo_guard = slo_guard if slo_guard is not None and slo_guard.active else None
         self.router = router
         self.timeline_interval_s = timeline_interval_s
@@ -68,11 +70,29 @@ class SimCluster:
         timeline: list[tuple] = []
         next_sample = [0.0] * len(self.replicas)
         to_kick: set[int] = set()
+        tokens = [0] * len(self.replicas)
+        kicking: int | None = None         # the replica whose kick is offering calls now
 
         def push(t: float, kind: int, obj: object) -> None:
             nonlocal seq
             seq += 1
             heapq.heappush(heap, (t, seq, kind, obj))
+
+        def push_step(rep: SimReplica, t: float) -> None:
+            # A token per push: a fast-forward run cut short leaves a stale event behind.
+            tokens[rep.index] += 1
+            push(t, _STEP_DONE, (rep, tokens[rep.index]))
+
+        def sample_run(rep: SimReplica) -> None:
+            """The timeline samples the kicks inside a fast-forward run would have taken."""
+            run = rep.run
+            assert run is not None
+            waiting, running = run.queue
+            for t, kv_used in run.samples(rep.kv.total_blocks):
+                if t >= next_sample[rep.index]:
+                    next_sample[rep.index] = t + self.timeline_interval_s
+                    timeline.append((rep.index, t, waiting, running, rep.last_batch_tokens,
+                                     kv_used))
 
         def release(session: SessionSpec, index: int, t: float) -> None:
             req = make_request(session, index, session.calls[index], t)
@@ -87,14 +107,18 @@ class SimCluster:
             push(t, _ARRIVAL, call)
 
         def kick(rep: SimReplica, t: float) -> None:
+            nonlocal kicking
             to_kick.discard(rep.index)
             if rep.busy:
                 return
             plan, dt = rep.plan_step(t)
+            kicking = rep.index     # its rejected calls go to other replicas only
             for rejected in plan.rejected:
                 offer(by_req[rejected.rid], t)
+            kicking = None
             if plan.items:
-                push(t + dt, _STEP_DONE, rep)
+                end = rep.step_end
+                push_step(rep, t + dt if end is None else end)
             elif rep.scheduler.has_work():
                 wake = getattr(rep.scheduler, "next_wakeup", lambda _t: None)(t)
                 if wake is not None and wake > t:
@@ -115,6 +139,8 @@ class SimCluster:
                 return
             rep = self.replicas[call.offers[call.tries]]
             call.tries += 1
+            if rep.run is not None and rep.run.cut(t, rep.index, kicking):
+                push_step(rep, rep.run.ends[-1])    # the run stops before the new call
             last = call.tries == len(call.offers)
             verdict = rep.scheduler.add_request(call.req, t, last)
             if verdict is Verdict.REJECTED:
@@ -138,26 +164,38 @@ class SimCluster:
         last_arrival = workload.sessions[-1].start_s if workload.sessions else 0.0
         horizon = last_arrival + self.drain_limit_s
         now = 0.0
+        for rep in self.replicas:
+            rep.horizon, rep.fast_forward = horizon, self.fast_forward
         while heap:
-            now, _, kind, obj = heapq.heappop(heap)
-            if now > horizon:
+            t, _, kind, obj = heapq.heappop(heap)
+            if kind == _STEP_DONE and obj[1] != tokens[obj[0].index]:  # type: ignore[index]
+                pass            # a cut run's old end: only the kicks below may be due
+            elif t > horizon:
+                now = t
                 break
-            if kind == _ARRIVAL:
+            elif kind == _ARRIVAL:
+                now = t
                 call = obj  # type: ignore[assignment]
                 call.offers = self.router.offer_order()
                 offer(call, now)
             elif kind == _STEP_DONE:
-                rep = obj  # type: ignore[assignment]
+                now = t
+                rep = obj[0]  # type: ignore[index]
+                if rep.run is not None:
+                    sample_run(rep)
                 for req in rep.finish_step(now):
                     end_call(by_req[req.rid], now)
                 to_kick.add(rep.index)
             else:
+                now = t
                 to_kick.add(obj.index)  # type: ignore[attr-defined]
             # Replicas start their next step only once every event of this instant is
             # in, as an engine loop picks up all requests that arrived before its step.
             while to_kick and (not heap or heap[0][0] > now):
                 kick(self.replicas[min(to_kick)], now)
 
+        # Runs add their samples at their end: back in time order, ties by replica.
+        timeline.sort(key=itemgetter(1, 0))
         outcomes = [self._outcome(c) for c in calls]
         finishes = [o.finish_s for o in outcomes if not math.isnan(o.finish_s)]
         end = max(finishes, default=now)

@@ -8,6 +8,7 @@ token the verifier samples, as vLLM's rejection sampler does.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -15,6 +16,7 @@ from slobench.perf.model import PerfModel
 from slobench.sched.interface import ReplicaScheduler, StepPlan
 from slobench.sched.kv_blocks import BlockPool
 from slobench.sched.request import SchedRequest
+from slobench.sim.decode_run import DecodeRun, plan_run
 
 
 class SimReplica:
@@ -31,6 +33,11 @@ class SimReplica:
         self.busy = False
         self.plan: StepPlan | None = None
         self.last_batch_tokens = 0
+        # Off for callers that drive steps one by one; SimCluster, which pushes the
+        # step event at `step_end`, turns it on.
+        self.fast_forward = False
+        self.horizon = math.inf              # no step of a fast-forward run ends after it
+        self.run: DecodeRun | None = None    # the pure-decode steps now running as one
         # Wall-clock seconds spent inside scheduler.schedule(), split by whether it re-planned.
         self.step_overheads: list[float] = []
         self.replan_overheads: list[float] = []
@@ -58,7 +65,31 @@ class SimReplica:
         self.plan = plan
         self.busy = True
         self.last_batch_tokens = prefill + decode
-        return plan, self.perf.step_time(prefill, decode, context, drafts)
+        dt = self.perf.step_time(prefill, decode, context, drafts)
+        if self.fast_forward and not prefill and not drafts and not plan.preempted:
+            self._try_run(plan, now, now + dt)
+        return plan, dt
+
+    def _try_run(self, plan: StepPlan, now: float, first_end: float) -> None:
+        """Start a fast-forward run if the policy says its pure-decode batch repeats."""
+        t0 = time.perf_counter()
+        reqs = [r for r, _ in plan.items]
+        # Step j leaves request r with generated + j + 1 tokens: no step may finish one.
+        room = min(r.output_tokens - r.generated for r in reqs) - 1
+        if room < 2:
+            return
+        check = self.scheduler.steady_decode(plan, now)
+        if check is None:
+            return
+        self.run = plan_run(reqs, room, self.kv, self.perf, check, first_end, self.horizon,
+                            self.scheduler.queue_lengths())
+        if self.run is not None:
+            self.run.cost_s = time.perf_counter() - t0
+
+    @property
+    def step_end(self) -> float | None:
+        """When the running run ends (None: a single step, ending at start + duration)."""
+        return self.run.ends[-1] if self.run is not None else None
 
     def _accepted(self, verified: int) -> int:
         """Tokens a speculative step over `verified` tokens yields: the drafts accepted
@@ -74,6 +105,13 @@ class SimReplica:
         assert plan is not None
         self.plan = None
         self.busy = False
+        if self.run is not None:     # no step of a run finishes a request
+            run, self.run = self.run, None
+            run.apply(self.kv)
+            # One overhead per step, as if each had been scheduled: the look-ahead's cost.
+            repeats = run.steps - 1
+            self.step_overheads.extend([run.cost_s / max(repeats, 1)] * repeats)
+            return []
         done: list[SchedRequest] = []
         for req, n in plan.items:
             decoding = req.generated and req.num_computed == req.prompt_tokens + req.generated - 1

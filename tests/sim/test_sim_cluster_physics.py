@@ -72,12 +72,13 @@ class RecordingFactory(RequestFactory):
 
 
 def record_step_ends(rep: SimReplica) -> list[float]:
-    """Wrap rep.finish_step so every step end time is recorded."""
+    """Wrap rep.finish_step so every step end time is recorded (a fast-forward run's
+    steps all at once, as it ends)."""
     ends: list[float] = []
     original = rep.finish_step
 
     def finish_step(now: float):
-        ends.append(now)
+        ends.extend(rep.run.ends if rep.run is not None else [now])
         return original(now)
 
     rep.finish_step = finish_step  # type: ignore[method-assign]

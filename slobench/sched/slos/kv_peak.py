@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from slobench.sched.request import SchedRequest
+from slobench.sched.slos.deadlines import token_deadline
+
 
 def peak_kv_tokens(prompt: np.ndarray, generated: np.ndarray, output: np.ndarray,
                    finish_by: np.ndarray, now: float, fastest_step_s: float) -> float:
@@ -24,3 +27,22 @@ def peak_kv_tokens(prompt: np.ndarray, generated: np.ndarray, output: np.ndarray
     held = prompt[:, None] + np.minimum(output[:, None], grown)
     alive = finish_by[:, None] >= times[None, :]
     return float((held * alive).sum(axis=0).max())
+
+
+def admitted_peak_kv(reqs: list[SchedRequest], now: float, fastest_step_s: float) -> float:
+    """`peak_kv_tokens` of admitted requests, each held to its final (predicted) length."""
+    if not reqs:
+        return 0.0
+    rows = np.array([_kv_row(r) for r in reqs], dtype=float)
+    return peak_kv_tokens(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], now, fastest_step_s)
+
+
+def _kv_row(r: SchedRequest) -> tuple[int, int, int, float]:
+    """(prompt, generated, final length, its deadline); the deadline is cached while the
+    final length and the first token's time stay what they were (re-plans are frequent)."""
+    out = max(r.expected_output, r.generated + 1)
+    key = (out, r.first_token_s)
+    cached = r.sched_state.get("finish_by")
+    if cached is None or cached[0] != key:
+        cached = r.sched_state["finish_by"] = (key, token_deadline(r, out))
+    return r.prompt_tokens, r.generated, out, cached[1]

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-import numpy as np
-
 from slobench.sched.interface import (
+    RepeatCheck,
     ReplicaScheduler,
     SchedContext,
     StepPlan,
@@ -25,7 +24,8 @@ from slobench.sched.kv_blocks import BLOCK_SIZE
 from slobench.sched.request import SchedRequest
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.deadlines import token_deadline
-from slobench.sched.slos.kv_peak import peak_kv_tokens
+from slobench.sched.slos.kv_peak import admitted_peak_kv
+from slobench.sched.slos.steady import steady_check
 from slobench.sched.slos.tiers import TierPlanner
 from slobench.sched.slos.why import rejection_reason
 
@@ -229,14 +229,7 @@ class SlosPolicy(ReplicaScheduler):
     def _admitted_kv_peak(self, now: float) -> float:
         if not self.cfg.kv_peak_model:
             return float(self.kv_reserved)
-        reqs = self.admitted
-        n = len(reqs)
-        prompt, generated, output, finish_by = (np.empty(n) for _ in range(4))
-        for i, r in enumerate(reqs):
-            out = max(r.expected_output, r.generated + 1)
-            prompt[i], generated[i], output[i] = r.prompt_tokens, r.generated, out
-            finish_by[i] = token_deadline(r, out)
-        return peak_kv_tokens(prompt, generated, output, finish_by, now, self._fastest_step_s)
+        return admitted_peak_kv(self.admitted, now, self._fastest_step_s)
 
     def _slack_tier(self, r: SchedRequest, tier: int, now: float) -> int:
         """A decode ahead of its schedule may sit in a looser tier for now (SPEC §7):
@@ -317,6 +310,9 @@ class SlosPolicy(ReplicaScheduler):
         budget = _fill(items, later, budget, kv.allocate)
         _fill(items, self.best_effort, budget, kv.allocate)
         return plan
+
+    def steady_decode(self, plan: StepPlan, now: float) -> RepeatCheck | None:
+        return steady_check(self, plan, now)
 
     def _end_by_first_ttft(self, now: float, limit: float, due: list[SchedRequest],
                            context: int, prefilling: list[SchedRequest]) -> float:

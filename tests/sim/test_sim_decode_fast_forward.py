@@ -1,0 +1,98 @@
+"""Decode fast-forward changes how fast the simulator runs, never what it finds.
+
+The reference is the same simulation stepped one batch at a time (fast-forward off):
+every request's token times, status, replica and admission reason, the timeline, the
+preemption count and the number of scheduler-overhead samples must come out identical,
+and so the attainment built from them. Small seeded workloads near capacity, on a KV
+pool small enough that preemptions and KV-bound stops happen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from slobench.perf.factory import build_perf_model, kv_capacity_tokens
+from slobench.records.build import RunLabels, build_records
+from slobench.runner.requests import LengthPredictor, RequestFactory, tpot_tiers
+from slobench.runner.sim_probe import SimSetup, run_sim_probe
+from slobench.sim import replica as replica_module
+from slobench.sim.cluster import SimResult
+from slobench.workloads.generate import generate
+from slobench.workloads.scenario import load_scenario
+
+GiB = 1 << 30
+CASES = [("chatbot", 24.0), ("coding", 1.5), ("reasoning", 1.4), ("tool_calling", 1.0)]
+
+
+def _probe(scenario: str, rate: float, backend: str, fast_forward: bool,
+           kv_tokens: int | None = None, predicted: bool = False) -> SimResult:
+    perf = build_perf_model("opt-13b", "a100", 2)
+    kv = kv_tokens or kv_capacity_tokens("opt-13b", "a100", 2)
+    setup = SimSetup(perf, 2, kv, 80 * GiB, "a100", fast_forward=fast_forward)
+    workload = generate(load_scenario(scenario), 150, 3, 16384)
+    predictor = LengthPredictor(workload, 0.5) if predicted else None
+    return run_sim_probe(setup, backend, workload.at_rate(rate),
+                         RequestFactory(perf, 1.0, predictor), tpot_tiers(workload, 1.0))
+
+
+def _assert_same(ref: SimResult, fast: SimResult) -> None:
+    assert len(ref.outcomes) == len(fast.outcomes)
+    for a, b in zip(ref.outcomes, fast.outcomes, strict=True):
+        assert dataclasses.astuple(a) == dataclasses.astuple(b)
+    assert ref.timeline == fast.timeline
+    assert ref.counters == fast.counters
+    assert len(ref.step_overheads_s) == len(fast.step_overheads_s)
+    assert len(ref.replan_overheads_s) == len(fast.replan_overheads_s)
+    assert ref.end_time_s == fast.end_time_s
+    labels = RunLabels("r", "s", "b", "sim", 1.0)
+    attained = [r.attained for r in build_records(ref.outcomes, labels)]
+    assert attained == [r.attained for r in build_records(fast.outcomes, labels)]
+
+
+@pytest.fixture
+def run_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every fast-forward run started, so a test can tell that it ran."""
+    steps: list[int] = []
+    original = replica_module.plan_run
+
+    def counting(*args, **kwargs):
+        run = original(*args, **kwargs)
+        if run is not None:
+            steps.append(run.steps)
+        return run
+
+    monkeypatch.setattr(replica_module, "plan_run", counting)
+    return steps
+
+
+@pytest.mark.parametrize("backend", ["vllm", "sarathi", "slos"])
+@pytest.mark.parametrize(("scenario", "rate"), CASES)
+def test_fast_forward_gives_the_step_by_step_results(scenario: str, rate: float,
+                                                     backend: str, run_steps: list[int]) -> None:
+    ref = _probe(scenario, rate, backend, fast_forward=False)
+    assert not run_steps
+    fast = _probe(scenario, rate, backend, fast_forward=True)
+    assert sum(run_steps) > len(run_steps)      # it did advance several steps at once
+    _assert_same(ref, fast)
+
+
+@pytest.mark.parametrize("backend", ["vllm", "slos"])
+@pytest.mark.parametrize("kv_tokens", [8_000, 16_000])
+def test_fast_forward_stops_where_kv_runs_out(backend: str, kv_tokens: int,
+                                              run_steps: list[int]) -> None:
+    """A pool this small preempts (vLLM) and evicts best-effort work (SLOs-Serve)."""
+    ref = _probe("coding", 3.0, backend, fast_forward=False, kv_tokens=kv_tokens)
+    fast = _probe("coding", 3.0, backend, fast_forward=True, kv_tokens=kv_tokens)
+    assert run_steps
+    assert ref.counters["preemptions"] > 0
+    _assert_same(ref, fast)
+
+
+def test_fast_forward_keeps_predicted_lengths_growing_on_time(run_steps: list[int]) -> None:
+    """Unknown output lengths: a decode past its prediction is re-predicted at its step."""
+    ref = _probe("chatbot", 20.0, "slos", fast_forward=False, predicted=True)
+    fast = _probe("chatbot", 20.0, "slos", fast_forward=True, predicted=True)
+    assert run_steps
+    _assert_same(ref, fast)
