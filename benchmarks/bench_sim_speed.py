@@ -1,45 +1,133 @@
-"""Simulated requests per wall-clock second near capacity (issue #3 target: >= 5,000/s).
+"""Simulator speed, this tree against a baseline commit (issue 16), in one run.
 
-    .venv/bin/python benchmarks/bench_sim_speed.py [--requests 2000]
+    .venv/bin/python benchmarks/bench_sim_speed.py --baseline-commit REV [--requests 2000]
+        [--rates chatbot=24,coding=1.5,reasoning=1.4] [--no-study]
 
-Rates are the scenario's capacity on the default setting (OPT-13B, 4xA100, TP 2)
-as found by `slobench run`, passed with --rates; prints one line per
-(scenario, backend).
+Per (scenario, backend): simulated requests per CPU-second of one probe near capacity
+(the default setting: OPT-13B, 4xA100, TP 2). Then the six-scenario study
+(`slobench run --scenario all`, default sim engine, serial) timed as a whole process,
+and whether both trees found the same capacities and attainments (to 1e-9). The
+baseline runs from a temporary `git worktree` of REV; each measurement runs in its own
+process with that tree first on the import path. Prints figures; judges nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-from slobench.perf.factory import build_perf_model, kv_capacity_tokens
-from slobench.runner.requests import RequestFactory, tpot_tiers
-from slobench.runner.sim_probe import SimSetup, run_sim_probe
-from slobench.workloads.generate import generate
-from slobench.workloads.scenario import load_scenario
-
+REPO = Path(__file__).resolve().parents[1]
 GiB = 1 << 30
+BACKENDS = ("vllm", "slos")
+
+
+def measure_probes(requests: int, rates: str) -> list[dict]:
+    """In this process (whichever tree is on the path): CPU time of one probe each."""
+    from slobench.perf.factory import build_perf_model, kv_capacity_tokens
+    from slobench.runner.requests import RequestFactory, tpot_tiers
+    from slobench.runner.sim_probe import SimSetup, run_sim_probe
+    from slobench.workloads.generate import generate
+    from slobench.workloads.scenario import load_scenario
+
+    perf = build_perf_model("opt-13b", "a100", 2)
+    setup = SimSetup(perf, 2, kv_capacity_tokens("opt-13b", "a100", 2), 80 * GiB, "a100")
+    rows = []
+    for item in rates.split(","):
+        name, rate = item.split("=")
+        workload = generate(load_scenario(name), requests, 0, 16384)
+        tiers = tpot_tiers(workload, 1.0)
+        for backend in BACKENDS:
+            w = workload.at_rate(float(rate))
+            t0 = time.process_time()
+            res = run_sim_probe(setup, backend, w, RequestFactory(perf, 1.0), tiers)
+            cpu = time.process_time() - t0
+            rows.append({"scenario": name, "backend": backend, "rate": float(rate),
+                         "requests": len(res.outcomes), "cpu_s": cpu})
+    return rows
+
+
+def _child(tree: Path, args: list[str]) -> tuple[str, float, float]:
+    """Run this script (or slobench) under `tree`; (stdout, wall s, CPU s of the child)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, *args], cwd=tree, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out, wall, cpu
+
+
+def probes_in(tree: Path, requests: int, rates: str) -> list[dict]:
+    out, _, _ = _child(tree, [str(Path(__file__).resolve()), "--measure",
+                              "--requests", str(requests), "--rates", rates])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def study_in(tree: Path, out_dir: Path) -> tuple[float, float]:
+    code = ("import sys; sys.argv[0] = 'slobench'; from slobench.cli.app import main; "
+            "sys.exit(main())")
+    _, wall, cpu = _child(tree, ["-c", code, "run", "--scenario", "all", "--out",
+                                 str(out_dir)])
+    return wall, cpu
+
+
+def same_answers(old: Path, new: Path) -> str:
+    """Capacities and per-probe attainments of two studies, compared to 1e-9."""
+    import numpy as np
+    import pandas as pd
+
+    a, b = pd.read_parquet(old / "summary.parquet"), pd.read_parquet(new / "summary.parquet")
+    if len(a) != len(b):
+        return f"different number of summary rows ({len(a)} vs {len(b)})"
+    cols = ["capacity_sessions_per_s", "attainment", "request_attainment", "rate"]
+    diff = [c for c in cols if not np.allclose(a[c], b[c], rtol=0, atol=1e-9, equal_nan=True)]
+    return "identical (1e-9)" if not diff else "DIFFERENT: " + ", ".join(diff)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--rates", default="chatbot=24,coding=1.5")
+    ap.add_argument("--rates", default="chatbot=24,coding=1.5,reasoning=1.4")
+    ap.add_argument("--baseline-commit", default="HEAD~1")
+    ap.add_argument("--no-study", action="store_true", help="skip the six-scenario study")
+    ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    perf = build_perf_model("opt-13b", "a100", 2)
-    setup = SimSetup(perf, 2, kv_capacity_tokens("opt-13b", "a100", 2), 80 * GiB, "a100")
-    for item in args.rates.split(","):
-        name, rate = item.split("=")
-        workload = generate(load_scenario(name), args.requests, 0, 16384)
-        tiers = tpot_tiers(workload, 1.0)
-        for backend in ("vllm", "slos"):
-            w = workload.at_rate(float(rate))
-            t0 = time.process_time()
-            res = run_sim_probe(setup, backend, w, RequestFactory(perf, 1.0), tiers)
-            cpu = time.process_time() - t0
-            n = len(res.outcomes)
-            print(f"{name:8s} {backend:5s} rate {float(rate):6.2f}/s  {n:6d} requests "
-                  f"in {cpu:6.3f} s CPU  ->  {n / cpu:8.0f} simulated requests/s")
+    if args.measure:
+        print(json.dumps(measure_probes(args.requests, args.rates)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
+        base = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base),
+                        args.baseline_commit], check=True, capture_output=True)
+        try:
+            old = probes_in(base, args.requests, args.rates)
+            new = probes_in(REPO, args.requests, args.rates)
+            print(f"simulated requests per CPU-second (one core), {args.requests} sessions "
+                  f"a probe; baseline {args.baseline_commit}")
+            for o, n in zip(old, new, strict=True):
+                ro, rn = o["requests"] / o["cpu_s"], n["requests"] / n["cpu_s"]
+                print(f"  {o['scenario']:10s} {o['backend']:5s} at {o['rate']:5.2f}/s: "
+                      f"{ro:8.0f} -> {rn:8.0f}  ({rn / ro:5.2f}x)")
+            if not args.no_study:
+                wo, co = study_in(base, Path(tmp) / "study-old")
+                wn, cn = study_in(REPO, Path(tmp) / "study-new")
+                print(f"six-scenario study (slobench run --scenario all): wall {wo:6.1f} s -> "
+                      f"{wn:6.1f} s ({wo / wn:4.2f}x), CPU {co:6.1f} s -> {cn:6.1f} s "
+                      f"({co / cn:4.2f}x)")
+                print("  capacities and attainments: "
+                      + same_answers(Path(tmp) / "study-old", Path(tmp) / "study-new"))
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)],
+                           check=False, capture_output=True)
 
 
 if __name__ == "__main__":
