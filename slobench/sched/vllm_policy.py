@@ -119,7 +119,9 @@ class VllmPolicy(ReplicaScheduler):
         # Every running request decoding and served, nothing preempted: the next step
         # serves them again, and a waiting head that did not fit fits no better with
         # fewer free blocks. An arrival (a new head) or a finish ends it (the engine's).
-        if plan.preempted or len(plan.items) != len(self.running):
+        # Drafting (vllm_spec) never fast-forwards: each step's accepted drafts are a
+        # fresh random draw, so no stretch of its steps is known in advance.
+        if self.draft_tokens or plan.preempted or len(plan.items) != len(self.running):
             return None
         return _always
 
