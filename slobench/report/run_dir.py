@@ -3,7 +3,9 @@
 Only summary.parquet is required: compare and gate work from it alone, and a
 folder copied without its (large) requests.parquet should still gate. Files
 that are present but unreadable or lack the columns the report relies on are
-the user's problem, reported as one line naming the file and the column.
+the user's problem, reported as one line naming the file and the column. A run
+killed part way has its probes' rows as parts (`records/run_tables.py`), read here
+as the files they would have become.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from slobench.errors import input_error
+from slobench.records.run_tables import part_files, parts_folder, read_table, table_file
 
 # The columns SPEC §8 promises (plus `kind`, which tells probes from capacity rows).
 REQUIRED_SUMMARY = [
@@ -70,6 +73,26 @@ def _read_parquet(path: Path, required: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _read_table(folder: Path, table: str, required: list[str]) -> pd.DataFrame:
+    """requests or timeline: the closed run's file, else a killed run's probe parts
+    (`records/run_tables.py`); an empty frame when the folder has neither."""
+    if table_file(folder, table).is_file():
+        return _read_parquet(table_file(folder, table), required)
+    if not part_files(folder, table):
+        return pd.DataFrame(columns=required)
+    where = parts_folder(folder, table)
+    try:
+        frame = read_table(folder, table)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise input_error(str(where), None,
+                          f"cannot read parquet ({type(exc).__name__})") from exc
+    assert frame is not None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise input_error(str(where), missing[0], "required column is missing")
+    return frame
+
+
 def load_run(path: str | Path) -> RunData:
     folder = Path(path)
     if not folder.is_dir():
@@ -78,12 +101,8 @@ def load_run(path: str | Path) -> RunData:
     if not summary_path.is_file():
         raise input_error(str(folder), "summary.parquet", "file is missing")
     summary = _read_parquet(summary_path, REQUIRED_SUMMARY)
-    requests = pd.DataFrame(columns=REQUIRED_REQUESTS)
-    if (folder / "requests.parquet").is_file():
-        requests = _read_parquet(folder / "requests.parquet", REQUIRED_REQUESTS)
-    timeline = pd.DataFrame(columns=REQUIRED_TIMELINE)
-    if (folder / "timeline.parquet").is_file():
-        timeline = _read_parquet(folder / "timeline.parquet", REQUIRED_TIMELINE)
+    requests = _read_table(folder, "requests", REQUIRED_REQUESTS)
+    timeline = _read_table(folder, "timeline", REQUIRED_TIMELINE)
     return RunData(path=folder, summary=summary, requests=requests, timeline=timeline,
                    meta=_read_meta(folder / "run.json"))
 

@@ -38,6 +38,7 @@ from slobench.perf.step_profile import (
 )
 from slobench.records.build import RunLabels, build_records
 from slobench.records.record import records_frame
+from slobench.records.run_tables import read_requests
 from slobench.runner.campaign import probe_sessions, sized_workload
 from slobench.runner.config import RunConfig
 from slobench.runner.requests import LengthPredictor, RequestFactory, tpot_tiers
@@ -152,6 +153,14 @@ class _TwinProber:
         return crossing_capacity(mine, self.cfg.threshold)
 
 
+def _real_requests(run_dir: Path) -> pd.DataFrame:
+    """The real run's requests.parquet, or a killed run's probes so far."""
+    requests = read_requests(run_dir)
+    if requests is None:
+        raise FileNotFoundError(run_dir / "requests.parquet")
+    return requests
+
+
 def replay(run_dir: Path, profile_path: Path | None = None,
            progress: Callable[[str], None] | None = None) -> TwinResult:
     meta = json.loads((run_dir / "run.json").read_text())
@@ -189,7 +198,7 @@ def replay(run_dir: Path, profile_path: Path | None = None,
                           fidelity_capacities(real_caps, twin_caps)], ignore_index=True)
     twin_requests = pd.concat(twin.records, ignore_index=True)
     audit = pd.concat([
-        admission_audit(pd.read_parquet(run_dir / "requests.parquet")).assign(source="real"),
+        admission_audit(_real_requests(run_dir)).assign(source="real"),
         admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
     return TwinResult(fidelity, audit, twin_requests, profile, fit, inflation)
 

@@ -11,20 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from slobench.errors import input_error
 from slobench.records.record import RequestRecord, records_frame
+from slobench.records.run_tables import PER_PROBE_TABLES, combine_parts, write_part
 from slobench.records.summary_schema import SUMMARY_COLUMNS, TIMELINE_COLUMNS
 from slobench.report.html import write_atomic
 
 # What a run leaves in its folder; an existing run is recognised by any of them.
 RUN_FILES = ("run.json", "summary.parquet", "requests.parquet", "timeline.parquet",
              "stalled_requests.parquet", "report.html", "fidelity.parquet", "audit.parquet",
-             "twin_requests.parquet", "twin.json",
-             "requests.parquet.partial", "timeline.parquet.partial")   # an unclosed run
-RUN_FOLDERS = ("steps", "slos")      # real engines: logged steps, SLOs-Serve server logs
+             "twin_requests.parquet", "twin.json")
+# Real engines: logged steps, SLOs-Serve server logs; any run not closed: its probes' parts.
+RUN_FOLDERS = ("steps", "slos", *(f"{t}.parts" for t in PER_PROBE_TABLES))
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -75,54 +74,32 @@ def prepare_run_folder(folder: Path, force: bool) -> Path:
     return writable_folder(folder, "--out")
 
 
-class _ParquetStream:
-    """One Parquet file grown by a row group per probe: each probe's rows are written
-    once, not the whole file again after every probe. The file is valid once closed;
-    until then it is `<name>.partial`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._partial = path.with_suffix(".parquet.partial")
-        self._writer: pq.ParquetWriter | None = None
-
-    @property
-    def started(self) -> bool:
-        return self._writer is not None
-
-    def append(self, frame: pd.DataFrame) -> None:
-        if self._writer is None:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            self._writer = pq.ParquetWriter(self._partial, table.schema)
-        else:
-            table = pa.Table.from_pandas(frame, schema=self._writer.schema, preserve_index=False)
-        self._writer.write_table(table)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-            os.replace(self._partial, self.path)
-
-
 class RunWriter:
-    """requests.parquet and timeline.parquet grow a row group per probe and are complete
-    once `close()` ran (the campaign closes on success and on an abort it catches);
-    summary.parquet and run.json are rewritten at every flush (they are small)."""
+    """Each probe's requests and timeline rows are written once, as a complete Parquet
+    part of their own (`records/run_tables.py`), the moment the probe finishes: a run
+    killed at any point keeps every finished probe, and writing stays linear in the
+    probes. `close()` (the campaign's, on success and on any abort it catches) combines
+    the parts into requests.parquet and timeline.parquet. summary.parquet and run.json
+    are rewritten, atomically, at every flush (they are small)."""
 
     def __init__(self, out_dir: Path, meta: dict[str, Any]) -> None:
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         self.meta = meta
         self.summary_rows: list[dict[str, Any]] = []
-        self._requests = _ParquetStream(out_dir / "requests.parquet")
-        self._timeline = _ParquetStream(out_dir / "timeline.parquet")
+        self._probes = 0
+        self._closed = False
         self._discarded: list[pd.DataFrame] = []
 
     def add_probe(self, records: list[RequestRecord], summary_row: dict[str, Any],
                   timeline: list[tuple]) -> None:
-        self._requests.append(records_frame(records))
+        if self._closed:
+            raise RuntimeError(f"{self.out_dir}: the run's files were already completed")
+        write_part(self.out_dir, "requests", self._probes, records_frame(records))
         if timeline:
-            self._timeline.append(pd.DataFrame(timeline, columns=TIMELINE_COLUMNS))
+            write_part(self.out_dir, "timeline", self._probes,
+                       pd.DataFrame(timeline, columns=TIMELINE_COLUMNS))
+        self._probes += 1
         self.summary_rows.append(summary_row)
         self.flush()
 
@@ -149,11 +126,9 @@ class RunWriter:
         write_atomic(self.out_dir / "run.json", json.dumps(self.meta, indent=2, default=str))
 
     def close(self) -> None:
-        """Complete the run's files (idempotent)."""
-        self._requests.close()
-        if self._timeline.started:
-            self._timeline.close()
-        elif not (self.out_dir / "timeline.parquet").exists():
-            _atomic_parquet(pd.DataFrame([], columns=TIMELINE_COLUMNS),
-                            self.out_dir / "timeline.parquet")
+        """Complete the run's files (idempotent): the parts become requests.parquet and
+        timeline.parquet (an empty timeline when no probe logged one)."""
+        self._closed = True
+        combine_parts(self.out_dir, "requests")
+        combine_parts(self.out_dir, "timeline", pd.DataFrame([], columns=TIMELINE_COLUMNS))
         self.flush()
