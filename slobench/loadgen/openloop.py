@@ -29,7 +29,7 @@ from slobench.sched.request import SchedRequest
 from slobench.workloads.entities import CallSpec, SessionSpec, Workload
 
 from .options import LoadOptions, request_body
-from .stream import stream_call
+from .stream import connector, stream_call
 
 Factory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
 PromptMaker = Callable[[int, int], "str | list[int]"]   # (tokens, seed) -> prompt
@@ -189,10 +189,9 @@ class OpenLoop:
     async def run(self, workload: Workload,
                   abort_check: Callable[[], str | None] | None = None) -> LoadResult:
         sessions = sorted(workload.sessions, key=lambda s: s.start_s)
-        connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
         aborted: str | None = None
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+        async with aiohttp.ClientSession(connector=connector(), timeout=timeout,
                                          headers=self.cfg.load.headers) as http:
             await self.warm_up(http)
             self.t0 = time.perf_counter() + self.cfg.start_delay_s

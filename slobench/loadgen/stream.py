@@ -37,6 +37,15 @@ import aiohttp
 from slobench.records.record import Status
 
 _HEADERS = {"Content-Type": "application/json"}
+# Idle keep-alive connections are dropped by the client before the server drops them
+# (vLLM's uvicorn: 5 s, VLLM_HTTP_TIMEOUT_KEEP_ALIVE): with aiohttp's 15 s a request
+# could go out on a connection the server had just closed ("Can not write request body").
+KEEPALIVE_S = 4.0
+
+
+def connector() -> aiohttp.TCPConnector:
+    """The HTTP connection pool of the load generator and the router."""
+    return aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S)
 REJECTED_TYPE = "slo_rejected"          # the router's error event for a rejected request
 STOP_REASON_BEST_EFFORT = "slos_best_effort"
 STOP_REASON_REJECTED = "slos_rejected"

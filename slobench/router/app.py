@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from slobench.loadgen.stream import connector
 from slobench.sim.router import ROUTINGS
 from slobench.sim.router import Router as OfferOrder
 
@@ -79,9 +80,8 @@ class Router:
         return app
 
     async def _start(self, _app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=0)
         self.http = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+            connector=connector(), timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
 
     async def _stop(self, _app: web.Application) -> None:
         if self.http is not None:

@@ -81,3 +81,20 @@ def test_zero_load_prefill_follows_the_measured_points() -> None:
     assert m.prefill_time(4096) == pytest.approx(0.1576 + slope * 2048)
     # The planner's line through the same points would promise a 4-token prompt in ~1 ms.
     assert m.step_time(4, 0, 4) < 0.005
+
+
+def test_client_connections_idle_out_before_vllms_keep_alive_does() -> None:
+    """vLLM's uvicorn drops an idle connection after 5 s; a client pool keeping it longer
+    sent one real-engine call into a closed socket ("Can not write request body")."""
+    import re
+
+    from slobench.loadgen.stream import KEEPALIVE_S
+
+    envs = Path(__file__).parents[2] / ".venv-vllm"
+    found = sorted(envs.glob("lib/python*/site-packages/vllm/envs.py"))
+    server_s = 5.0
+    if found:   # the installed vLLM's own default, where one is installed
+        match = re.search(r"VLLM_HTTP_TIMEOUT_KEEP_ALIVE: int = (\d+)", found[0].read_text())
+        assert match, "vLLM's keep-alive setting moved"
+        server_s = float(match.group(1))
+    assert 0 < KEEPALIVE_S < server_s
