@@ -175,11 +175,8 @@ class SlosPolicy(ReplicaScheduler):
                                        forced=False))
         kv_free = self.kv_cap_tokens - self._admitted_kv_peak(now)
         base = tuple(counts)
-        tightest_step, first_rate = self._first_step(now, items,
-                                                     planner.tiers_s[0] * self.cfg.margin)
-
-        def rate_of(counts: tuple[int, ...]) -> float:
-            return max(self._prefill_rate(counts), first_rate)
+        rate_of = self._prefill_rate
+        tightest_step = self._first_step_s(now, items, planner.tiers_s[0] * self.cfg.margin)
 
         def step_of(counts: tuple[int, ...]) -> float:
             # First tokens come at step ends: steps run at the tightest tier's pace while
@@ -211,19 +208,15 @@ class SlosPolicy(ReplicaScheduler):
                 self.admission_stats["rejected"] += 1
         plan.replanned = True
 
-    def _first_step(self, now: float, items: list[AdmissionItem],
-                    full_s: float) -> tuple[float, float]:
-        """(step length, prefill rate floor) of the admission plan. A full step at the
-        tightest tier's pace, unless every prefill waiting (admitted and candidate) fits in
-        one step beside all the decodes and that step ends before the earliest of their
-        deadlines: then the step planner serves them all in it and ends it by the first
-        deadline (`_end_by_first_ttft`), so each first token comes within that one short
-        step. A light load's short prompts are not turned away for a full step they never
-        wait. The floor (all queued tokens over that step) keeps the plan's fluid prefill
-        inside it: the full-step rate alone, a little lower, rounded a 303-token prompt
-        with one decode beside it to two short steps and turned it away as `busy`."""
+    def _first_step_s(self, now: float, items: list[AdmissionItem], full_s: float) -> float:
+        """How long the steps of the admission plan are. A full step at the tightest tier's
+        pace, unless every prefill waiting (admitted and candidate) fits in one step beside
+        all the decodes and that step ends before the earliest of their deadlines: then
+        the step planner serves them all in it and ends it by the first deadline
+        (`_end_by_first_ttft`), so each first token comes within that one short step. A
+        light load's short prompts are not turned away for a full step they never wait."""
         if not items:
-            return full_s, 0.0
+            return full_s
         decoding = [r for r in self.admitted if r.generated]
         n = len(decoding)
         queued = sum(it.prefill_tokens for it in items)
@@ -231,9 +224,7 @@ class SlosPolicy(ReplicaScheduler):
         short = self.ctx.perf.batch_time(n + queued, n, context, 0)
         # A prefill already late cuts no step (it cannot make it any more).
         earliest = min((it.deadline_s for it in items if it.deadline_s > now), default=now)
-        if 0 < short <= full_s and now + short <= earliest:
-            return short, queued / short
-        return full_s, 0.0
+        return short if short <= full_s and now + short <= earliest else full_s
 
     def _admitted_kv_peak(self, now: float) -> float:
         if not self.cfg.kv_peak_model:
