@@ -104,8 +104,8 @@ def run(
              "(the simulator's only failures are calls an overloaded probe left "
              "unfinished).")] = 0.5,
     routing: Annotated[str, typer.Option(
-        callback=opt.ROUTING, help="SLOs-Serve's first offer (simulator and real router): "
-        "round_robin (the paper's) | least_loaded (fewest requests in flight).")
+        callback=opt.ROUTING, help="SLOs-Serve's first offer in the simulator: round_robin "
+        "(the paper's) | least_loaded (fewest requests in flight).")
     ] = "round_robin",
     output_lengths: Annotated[str, typer.Option(
         callback=opt.OUTPUT_LENGTHS,

@@ -88,7 +88,6 @@ class RealEngine:
         self.router: RouterProcess | None = None
         self.perf: PerfModel | None = None
         self.slos_config: SlosConfig | None = None
-        self.routing = "round_robin"            # the SLOs-Serve router's first offer
         self.record_steps = record_steps and engine == "vllm"
         self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
         self.notes = log.info           # hears calibration's progress (the run: its console)
@@ -189,8 +188,7 @@ class RealEngine:
         self.urls = self.servers.urls
         if backend == "slos":
             self.router = RouterProcess(self.servers.urls, spec.log_dir / "router.log",
-                                        port=self.router_port, host=self.router_host,
-                                        routing=self.routing)
+                                        port=self.router_port, host=self.router_host)
             self.router.__enter__()
             self.urls = [self.router.url]
 

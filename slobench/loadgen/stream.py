@@ -44,7 +44,7 @@ KEEPALIVE_S = 4.0
 
 
 def connector() -> aiohttp.TCPConnector:
-    """The HTTP connection pool of the load generator and the router."""
+    """The load generator's HTTP connection pool."""
     return aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S)
 REJECTED_TYPE = "slo_rejected"          # the router's error event for a rejected request
 STOP_REASON_BEST_EFFORT = "slos_best_effort"

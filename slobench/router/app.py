@@ -1,9 +1,6 @@
 """SLOs-Serve's multi-replica router (SPEC §7): an OpenAI-compatible streaming proxy.
 
-A completion request goes to a first replica chosen round-robin (or, `--routing
-least_loaded`, the one with the fewest of the router's requests in flight: a second
-offer costs a short prompt ~40 ms of its TTFT budget on a loaded host; the same rule as
-the simulator's, `slobench.sim.router`). The router reads the
+A completion request goes to a first replica chosen round-robin. The router reads the
 replica's stream until the first token arrives; a replica whose SLO admission rejected
 the request ends its stream with no token (see `slobench.vllm_plugin.config`), and the
 router then offers the request to the next replica, each at most once. Every offer but
@@ -31,10 +28,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from slobench.loadgen.stream import connector
-from slobench.sim.router import ROUTINGS
-from slobench.sim.router import Router as OfferOrder
-
 REJECTED_TYPE = "slo_rejected"
 REPLICA_HEADER = "x-slobench-replica"
 _COMPLETION_PATHS = ("/v1/completions", "/v1/chat/completions")
@@ -51,15 +44,12 @@ def _has_token(data: dict[str, Any]) -> bool:
 
 
 class Router:
-    def __init__(self, upstreams: list[str], timeout_s: float = 3600.0,
-                 routing: str = "round_robin") -> None:
+    def __init__(self, upstreams: list[str], timeout_s: float = 3600.0) -> None:
         if not upstreams:
             raise ValueError("the router needs at least one upstream replica")
         self.upstreams = [u.rstrip("/") for u in upstreams]
         self.timeout_s = timeout_s
-        self.in_flight: Counter[int] = Counter()     # requests replica i is offered or serves
-        self._order = OfferOrder(len(self.upstreams), routing,
-                                 load_of=lambda i: self.in_flight[i])
+        self._next = 0
         self.requests = 0
         self.forwarded: Counter[int] = Counter()     # offers sent to replica i
         self.rejected: Counter[int] = Counter()      # rejections by replica i
@@ -80,15 +70,19 @@ class Router:
         return app
 
     async def _start(self, _app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=0)
         self.http = aiohttp.ClientSession(
-            connector=connector(), timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
 
     async def _stop(self, _app: web.Application) -> None:
         if self.http is not None:
             await self.http.close()
 
     def offer_order(self) -> list[int]:
-        return self._order.offer_order()
+        n = len(self.upstreams)
+        first = self._next
+        self._next = (self._next + 1) % n
+        return [(first + k) % n for k in range(n)]
 
     # -- handlers ----------------------------------------------------------------------
     async def completion(self, request: web.Request) -> web.StreamResponse:
@@ -109,14 +103,10 @@ class Router:
             offer["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "last_try": last}
             self.forwarded[idx] += 1
             url = self.upstreams[idx] + request.path
-            self.in_flight[idx] += 1
-            try:
-                if stream:
-                    resp = await self._offer_stream(request, idx, url, offer)
-                else:
-                    resp = await self._offer_plain(idx, url, offer)
-            finally:
-                self.in_flight[idx] -= 1
+            if stream:
+                resp = await self._offer_stream(request, idx, url, offer)
+            else:
+                resp = await self._offer_plain(idx, url, offer)
             if resp is not None:
                 return resp
             self.rejected[idx] += 1
@@ -238,10 +228,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--upstream", action="append", required=True,
                     help="base URL of a replica (repeat)")
-    ap.add_argument("--routing", choices=ROUTINGS, default="round_robin",
-                    help="first offer: round-robin, or the replica with the fewest "
-                         "requests in flight")
     args = ap.parse_args(argv)
-    web.run_app(Router(args.upstream, routing=args.routing).app(), host=args.host,
-                port=args.port,
+    web.run_app(Router(args.upstream).app(), host=args.host, port=args.port,
                 print=None, access_log=None)

@@ -24,9 +24,8 @@ class RouterProcess:
     """`with RouterProcess(upstreams, log) as r:` serves on r.url until the block exits."""
 
     def __init__(self, upstreams: list[str], log: Path, port: int | None = None,
-                 host: str = "127.0.0.1", startup_timeout_s: float = 30.0,
-                 routing: str = "round_robin") -> None:
-        self.upstreams, self.log, self.host, self.routing = upstreams, log, host, routing
+                 host: str = "127.0.0.1", startup_timeout_s: float = 30.0) -> None:
+        self.upstreams, self.log, self.host = upstreams, log, host
         self.port = port or free_port()
         self.startup_timeout_s = startup_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,7 +36,7 @@ class RouterProcess:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "slobench.router", "--host", self.host,
-               "--port", str(self.port), "--routing", self.routing]
+               "--port", str(self.port)]
         for u in self.upstreams:
             cmd += ["--upstream", u]
         self.log.parent.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def run_campaign(cfg: RunConfig, progress: Progress | None = None) -> RunWriter:
                     request_timeout_s=cfg.request_timeout_s, record_steps=cfg.record_steps,
                     probe_policy=cfg.probe_policy(), ray_address=cfg.ray_address,
                     load=cfg.load_options()) as engine:
-        engine.slos_config, engine.routing = cfg.slos_config(real_engine=True), cfg.routing
+        engine.slos_config = cfg.slos_config(real_engine=True)
         context = min(cfg.max_context, engine.max_model_len or cfg.max_context)
         real_cfg = replace(cfg, gpus=engine.units, tp=engine.tp, max_context=context,
                            model=engine.served_model if cfg.engine == "openai" else cfg.model)
