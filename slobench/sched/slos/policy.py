@@ -25,6 +25,7 @@ from slobench.sched.request import SchedRequest
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.deadlines import token_deadline
 from slobench.sched.slos.kv_peak import admitted_peak_kv
+from slobench.sched.slos.speculative import verified_tokens
 from slobench.sched.slos.steady import steady_check
 from slobench.sched.slos.tiers import TierPlanner
 from slobench.sched.slos.why import rejection_reason
@@ -289,8 +290,8 @@ class SlosPolicy(ReplicaScheduler):
         items, kv = plan.items, self.ctx.kv
         if self._speculating and due_now:
             # Each due decode verifies its tier's draft length this step (SPEC §7).
-            verify = [min(tier_plan.draft_len[r.sched_state["due"][2]],
-                          r.output_tokens - r.generated) for r in due_now]
+            verify = [verified_tokens(tier_plan.draft_len[r.sched_state["due"][2]] - 1,
+                                      r.output_tokens - r.generated) for r in due_now]
             n_decode, drafts = sum(verify), max(verify) - 1
         else:
             verify, n_decode, drafts = [], len(due_now), 0
