@@ -1,6 +1,6 @@
 """slobench's open-loop load generator vs vLLM's own `vllm bench serve` client.
 
-Both clients drive the same stub server (`slobench.loadgen.stub_server`: first token
+Both clients drive the same stub server (`tests.support.stub_server`: first token
 TTFT_S after arrival, then a token every GAP_S) at rising rates, with the same
 uniformly spaced schedule. For each (client, rate):
 
@@ -23,15 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from slobench.engines.vllm_launcher import find_vllm_python
-from slobench.loadgen import LoadGenConfig, run_open_loop
-from slobench.loadgen.stub_server import running_stub
-from slobench.sched.request import SchedRequest
+from slobench.core.request import SchedRequest
+from slobench.engines.http import LoadGenConfig, run_open_loop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's tests.support
+from slobench.engines.vllm.launcher import find_vllm_python
 from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Workload
+from tests.support.stub_server import running_stub
 
 TTFT_S, GAP_S, OUT_TOKENS, PROMPT = 0.020, 0.005, 8, 32
 

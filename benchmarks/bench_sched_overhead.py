@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
+from slobench.core.request import SchedRequest
 from slobench.perf.factory import build_perf_model
 from slobench.sched.interface import SchedContext
 from slobench.sched.kv_blocks import BlockPool
-from slobench.sched.request import SchedRequest
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 
 TIERS = (0.05, 0.1)

@@ -21,7 +21,7 @@ except ImportError:           # older typer, on Click itself
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from slobench import __version__
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 
 app = typer.Typer(
     add_completion=False,

@@ -231,10 +231,10 @@ def run(
     0 done, 1 a server failed or the failure budget was spent (what was measured is on
     disk), 2 bad input (nothing started), 130 interrupted.
     """
-    from slobench.runner.campaign import default_run_id, expand_scenarios
-    from slobench.runner.config import RunConfig
-    from slobench.runner.executors import check_executor_options
-    from slobench.runner.writer import fresh_run_folder, prepare_run_folder
+    from slobench.campaign.campaign import default_run_id, expand_scenarios
+    from slobench.campaign.config import RunConfig
+    from slobench.campaign.executors import check_executor_options
+    from slobench.campaign.writer import fresh_run_folder, prepare_run_folder
 
     if paper:
         from slobench.cli.paper_output import check_paper_options, paper_failure_budget

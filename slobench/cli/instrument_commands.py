@@ -12,8 +12,7 @@ from rich.table import Table
 
 from slobench.cli import options as opt
 from slobench.cli.app import app, console, err_console, say
-from slobench.engines.errors import EngineError
-from slobench.errors import input_error
+from slobench.core.errors import EngineError, input_error
 
 
 @app.command()
@@ -49,7 +48,7 @@ def profile(
     from slobench.perf.step_profile import fit_step_profile, save_profile
 
     if from_run is not None:
-        from slobench.runner.twin import run_steps
+        from slobench.campaign.twin import run_steps
 
         if not (from_run / "steps").is_dir():
             raise input_error("--from-run", None, f"{from_run} has no steps/ folder (a run "
@@ -71,8 +70,8 @@ def _profile_vllm(model: str, replicas: int, out: Path, vllm_python: str | None,
                   vllm_arg: list[str] | None, startup_timeout: float) -> tuple:
     import tempfile
 
-    from slobench.engines.profile_real import profile_engine
-    from slobench.engines.real import RealEngine
+    from slobench.engines.vllm.engine import RealEngine
+    from slobench.engines.vllm.profile import profile_engine
 
     logs = Path(tempfile.mkdtemp(prefix=f"{out.stem}-", dir=out.parent))
     console.print(f"starting {replicas} vLLM server(s); logs in {logs}", markup=False)
@@ -120,9 +119,9 @@ def fidelity(
 
 def twin_and_report(run_dir: Path, profile_file: Path | None = None) -> None:
     """Replay, write the tables, print them, and refresh the report (used by run --twin)."""
+    from slobench.campaign.twin import replay, write_twin
     from slobench.report.html import write_report
     from slobench.report.run_dir import load_run
-    from slobench.runner.twin import replay, write_twin
 
     try:
         result = replay(run_dir, profile_file, progress=console.print)

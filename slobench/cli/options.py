@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 
 Check = Callable[[Any], str | None]     # the problem with a value, or None when it is fine
 SEED_MAX = 2**63 - 1                    # seeds are stored as int64 (run.json, numpy)
@@ -115,7 +115,7 @@ def _url(value: str) -> str | None:
 
 
 def _header(values: list[str]) -> str | None:
-    from slobench.engines.openai_engine import parse_header
+    from slobench.engines.http.openai_engine import parse_header
 
     for v in values:
         try:
@@ -130,7 +130,7 @@ def _api_key(value: str) -> str | None:
 
 
 def _endpoint(value: str) -> str | None:
-    from slobench.loadgen.options import ENDPOINTS
+    from slobench.engines.http.options import ENDPOINTS
 
     return _choice(*ENDPOINTS)(value)
 
@@ -154,7 +154,7 @@ def _tokenizer(value: str) -> str | None:
 
 def _folder(option: str) -> Check:
     def check(path: Path) -> str | None:
-        from slobench.runner.writer import writable_folder
+        from slobench.campaign.writer import writable_folder
 
         writable_folder(path, option)  # made now: it is where the command writes
         return None
@@ -165,7 +165,7 @@ def _folder(option: str) -> Check:
 def _out_file(path: Path) -> str | None:
     if path.is_dir():
         return f"{path} is a folder; give a file name (e.g. {path / 'compare.html'})"
-    from slobench.runner.writer import writable_folder
+    from slobench.campaign.writer import writable_folder
 
     writable_folder(path.parent, "--out")
     return None
@@ -178,25 +178,25 @@ def _new_file(path: Path) -> str | None:
 
 
 def _backend_names() -> list[str]:
-    from slobench.runner.sim_probe import known_backends
+    from slobench.engines.sim.probe import known_backends
 
     return known_backends()
 
 
 def _routing(value: str) -> str | None:
-    from slobench.sim.router import ROUTINGS
+    from slobench.engines.sim.offer_order import ROUTINGS
 
     return _choice(*ROUTINGS)(value)
 
 
 def _engine(value: str) -> str | None:
-    from slobench.runner.config import ENGINES
+    from slobench.campaign.config import ENGINES
 
     return _choice(*ENGINES)(value)
 
 
 def _output_lengths(value: str) -> str | None:
-    from slobench.runner.config import OUTPUT_LENGTH_MODES
+    from slobench.campaign.config import OUTPUT_LENGTH_MODES
 
     return _choice(*OUTPUT_LENGTH_MODES)(value)
 
@@ -255,21 +255,21 @@ def check_deployment(gpus: int | None, tp: int) -> None:
 
 
 def default_backends(engine: str) -> str:
-    from slobench.engines.openai_engine import default_backends as default
+    from slobench.engines.http.openai_engine import default_backends as default
 
     return default(engine)
 
 
 def http_headers(api_key: str | None, headers: list[str] | None) -> dict[str, str]:
     """The headers every real call carries (checked by the API_KEY and HEADER rules)."""
-    from slobench.engines.openai_engine import request_headers
+    from slobench.engines.http.openai_engine import request_headers
 
     return request_headers(api_key, headers)
 
 
 def check_run(engine: str, backends: str, url: str | None, twin: bool,
               dataset: str | None = None) -> None:
-    from slobench.engines.real import check_backends
+    from slobench.engines.vllm.engine import check_backends
 
     if dataset and engine == "sim":
         raise input_error("--dataset", None, "sends real text prompts: it needs --engine "

@@ -11,19 +11,18 @@ from rich.table import Table
 from rich.text import Text
 
 from slobench.cli.app import console, err_console, say
-from slobench.engines.errors import EngineError
-from slobench.errors import input_error
+from slobench.core.errors import EngineError, input_error
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from slobench.runner.config import RunConfig
+    from slobench.campaign.config import RunConfig
 
 
 def check_paper_options(ctx: typer.Context) -> None:
     """--paper sets model, GPUs, backends and drafting per scenario: refuse any of those
     given on the command line too, rather than ignore it."""
-    from slobench.runner.paper import PAPER_OWNS, PAPER_REFUSES
+    from slobench.campaign.paper import PAPER_OWNS, PAPER_REFUSES
 
     reasons = {**{n: "--paper sets it per scenario (the scenario file's [paper] table); "
                   "drop one of the two" for n in PAPER_OWNS}, **PAPER_REFUSES}
@@ -45,9 +44,9 @@ def paper_failure_budget(ctx: typer.Context, given: float) -> float:
 
 def run_paper_and_report(cfg: RunConfig, report: bool, force: bool, *, as_json: bool = False,
                          quiet: bool = False) -> None:
+    from slobench.campaign.paper import plan_paper_runs, run_paper
+    from slobench.campaign.report_step import write_report_if_possible
     from slobench.cli.run_output import _progress
-    from slobench.runner.paper import plan_paper_runs, run_paper
-    from slobench.runner.report_step import write_report_if_possible
 
     out_dir, runs = plan_paper_runs(cfg, force)        # bad input: exit 2, nothing ran
     out = err_console if as_json else console

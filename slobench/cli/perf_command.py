@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from slobench.cli.app import app, console
-from slobench.errors import UserInputError, input_error
+from slobench.core.errors import UserInputError, input_error
 
 
 def parse_tokens(value: str) -> list[int]:

@@ -21,11 +21,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.text import Text
 
 from slobench.cli.app import console, err_console, say
-from slobench.engines.errors import EngineError
+from slobench.core.errors import EngineError
 
 if TYPE_CHECKING:
-    from slobench.runner.config import RunConfig
-    from slobench.runner.writer import RunWriter
+    from slobench.campaign.config import RunConfig
+    from slobench.campaign.writer import RunWriter
 
 
 class _RichProgress:
@@ -108,8 +108,8 @@ def run_and_report(cfg: RunConfig, report: bool, *, as_json: bool = False,
                    quiet: bool = False) -> None:
     """Run the campaign, print its tables and write the report; exit 1 when the run
     failed (a server died, the failure budget was spent), with its results on disk."""
-    from slobench.runner.campaign import run_campaign
-    from slobench.runner.report_step import print_final_table, write_report_if_possible
+    from slobench.campaign.campaign import run_campaign
+    from slobench.campaign.report_step import print_final_table, write_report_if_possible
 
     out = err_console if as_json else console     # --json: stdout holds the JSON only
     try:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from slobench.cli import options as opt
 from slobench.cli.app import app, console, say
-from slobench.engines.errors import EngineError
+from slobench.core.errors import EngineError
 
 
 @app.command()
@@ -58,7 +58,7 @@ def serve(
     """
     import time
 
-    from slobench.engines.real import RealEngine
+    from slobench.engines.vllm.engine import RealEngine
     from slobench.sched.slos.policy import SlosConfig
 
     opt.check_deployment(gpus, tp)
@@ -93,6 +93,6 @@ def tiny_model(
 ) -> None:
     """Write a tiny Llama model folder (config + tokenizer) for `vllm serve --load-format
     dummy`; `run --model tiny` makes one on demand in ~/.cache/slobench/tiny-model."""
-    from slobench.engines.tiny_model import write_tiny_model
+    from slobench.engines.vllm.tiny_model import write_tiny_model
 
     console.print(Text(f"wrote {write_tiny_model(folder)}"))

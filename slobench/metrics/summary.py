@@ -21,8 +21,9 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from slobench.core.outcome import Status
 from slobench.metrics.capacity import SearchResult
-from slobench.records.record import RequestRecord, Status
+from slobench.metrics.records import RequestRecord
 
 LATENCY_METRICS = ("ttft", "tpot")
 PERCENTILES = (50, 90, 99)

@@ -6,7 +6,7 @@ specs file (`specs_file.load_specs_file`) adds to it or overrides entries by nam
 
 from __future__ import annotations
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.perf.fitted import REFERENCE_PROFILES, FittedProfile
 from slobench.perf.hardware import SHIPPED_HARDWARE, HardwareSpec
 from slobench.perf.models import SHIPPED_MODELS, ModelSpec

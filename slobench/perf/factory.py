@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.perf.catalog import Catalog, default_catalog
 from slobench.perf.hardware import GIB, HardwareSpec
 from slobench.perf.model import PerfModel

@@ -31,7 +31,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from slobench.errors import UserInputError, input_error
+from slobench.core.errors import UserInputError, input_error
 from slobench.perf.catalog import Catalog, default_catalog, normalize
 from slobench.perf.fitted import FittedProfile
 from slobench.perf.hardware import HardwareSpec

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.perf.model import PerfModel
 
 if TYPE_CHECKING:       # the vLLM plugin imports this package where pandas is not installed

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.report.figures import esc
 from slobench.report.gains import (
     BASELINE,

@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.metrics.capacity import CapacityBound
 from slobench.report.gains import (
     capacity_rows,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.report.gains import capacity_rows
 from slobench.report.run_dir import RunData
 

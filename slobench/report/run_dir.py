@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from slobench.errors import input_error
-from slobench.records.run_tables import part_files, parts_folder, read_table, table_file
+from slobench.core.errors import input_error
+from slobench.metrics.run_tables import part_files, parts_folder, read_table, table_file
 
 # The columns SPEC §8 promises (plus `kind`, which tells probes from capacity rows).
 REQUIRED_SUMMARY = [

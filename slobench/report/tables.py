@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from slobench.core.outcome import Status
 from slobench.metrics.capacity import CapacityBound
 from slobench.metrics.summary import (
     LATENCY_METRICS,
@@ -22,7 +23,6 @@ from slobench.metrics.summary import (
     latency_column,
     share_column,
 )
-from slobench.records.record import Status
 from slobench.report.gains import (
     BASELINE,
     GEOMEAN_ROW,

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from slobench.core.request import SchedRequest
 from slobench.perf.model import PerfModel
 from slobench.sched.kv_blocks import BlockPool
-from slobench.sched.request import SchedRequest
 
 
 class Verdict(StrEnum):

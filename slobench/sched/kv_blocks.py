@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slobench.sched.request import SchedRequest
+from slobench.core.request import SchedRequest
 
 BLOCK_SIZE = 16  # vLLM's default block size
 

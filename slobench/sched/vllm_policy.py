@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from slobench.core.request import SchedRequest
 from slobench.sched.interface import (
     RepeatCheck,
     ReplicaScheduler,
@@ -38,7 +39,6 @@ from slobench.sched.interface import (
     Verdict,
     register_policy,
 )
-from slobench.sched.request import SchedRequest
 from slobench.sched.slos.speculative import verified_tokens
 
 GiB = 1 << 30

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.workloads.tomlcheck import as_number, as_str, check_keys
 from slobench.workloads.trace import TraceWindow, read_trace
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 
 from .entities import CallSpec, OutputPhase, Workload
 

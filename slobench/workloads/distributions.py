@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.workloads.tomlcheck import as_int, as_number, as_str, as_table, check_keys, describe
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.workloads.arrivals import TraceArrivals
 from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Workload
 from slobench.workloads.scenario import RequestClass, Scenario

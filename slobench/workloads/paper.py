@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.workloads.tomlcheck import as_int, as_number, as_str, as_table, check_keys
 
 _REQUIRED = {"model", "tp"}

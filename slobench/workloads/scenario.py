@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import slobench
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 from slobench.workloads.arrivals import ArrivalProcess, parse_arrival
 from slobench.workloads.distributions import Distribution, parse_distribution
 from slobench.workloads.paper import PaperSetting, parse_paper

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 
 
 def describe(value: Any) -> str:

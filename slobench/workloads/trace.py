@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slobench.errors import input_error
+from slobench.core.errors import input_error
 
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_inproc import invoke
 
-import slobench.engines.real as real
+import slobench.engines.vllm.engine as real
 
 # --engine vllm would start real vLLM servers: validation must stop it before that.
 RUN = ["run", "-s", "coding", "--engine", "vllm", "--backends", "vllm"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cli_inproc import invoke
 
-from slobench.loadgen.stub_server import running_stub
+from tests.support.stub_server import running_stub
 
 
 def test_a_hung_server_fails_calibration_within_the_request_timeout(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 from cli_inproc import invoke
 
-from slobench.loadgen.stub_server import running_stub
-from slobench.records.record import RequestRecord
-from slobench.runner.failure_budget import FailureBudgetSpent, check_failures
+from slobench.campaign.failure_budget import FailureBudgetSpent, check_failures
+from slobench.metrics.records import RequestRecord
+from tests.support.stub_server import running_stub
 
 OPENAI = ["run", "--engine", "openai", "-s", "coding", "--backends", "vllm", "--gpus", "1",
           "--tp", "1", "--warm-requests", "0", "--no-report"]

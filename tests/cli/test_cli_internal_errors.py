@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_inproc import invoke
 
-import slobench.runner.campaign as campaign
+import slobench.campaign.campaign as campaign
 import slobench.workloads.scenario as scenario
 
 

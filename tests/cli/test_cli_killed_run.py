@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from slobench.records.run_tables import part_files, read_requests, read_table
+from slobench.metrics.run_tables import part_files, read_requests, read_table
 from slobench.report.html import write_report
 from slobench.report.run_dir import load_run
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 from cli_inproc import invoke
 
-from slobench.engines.tiny_model import make_prompt, write_tiny_model
-from slobench.loadgen.stub_server import running_stub
+from slobench.engines.vllm.tiny_model import make_prompt, write_tiny_model
+from tests.support.stub_server import running_stub
 
 RUN = ["run", "--engine", "openai", "-s", "chatbot", "--rates", "2", "--requests", "6",
        "--warm-requests", "0", "--no-report"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from cli_inproc import invoke
 
-from slobench.loadgen.stub_server import running_stub
+from tests.support.stub_server import running_stub
 
 RUN = ["run", "--engine", "openai", "-s", "chatbot", "--rates", "2", "--requests", "4",
        "--warm-requests", "0", "--no-report"]

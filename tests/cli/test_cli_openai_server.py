@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from cli_inproc import Ran, invoke
 
-from slobench.loadgen.stub_server import running_stub
+from tests.support.stub_server import running_stub
 
 KEY = "sk-test-6f1c0a9d2b"
 RUN = ["run", "--engine", "openai", "-s", "chatbot", "--requests", "4",

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from cli_inproc import invoke
 
-import slobench.runner.campaign as campaign
-from slobench.runner.writer import RunWriter
+import slobench.campaign.campaign as campaign
+from slobench.campaign.writer import RunWriter
 
 SMALL = ["run", "-s", "coding", "--requests", "20", "--rates", "1", "--backends", "vllm",
          "--gpus", "1", "--tp", "1"]

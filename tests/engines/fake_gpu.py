@@ -5,7 +5,7 @@ The fake python answers slobench's build question (`-c ...`) with a CUDA build o
 0.32.0, and for `-m <server module> ...` records its argv, environment and pid in
 `<folder>/records/server-<port>.json`, writes the engine file a replica's step recorder
 writes (`replica-<i>.engine.json` with its vLLM version) when given a steps folder, and
-then becomes the stub OpenAI server (`slobench.loadgen.stub_server`) on `--port`.
+then becomes the stub OpenAI server (`tests.support.stub_server`) on `--port`.
 Records sit beside the script, not in an environment variable, because a Ray actor's
 environment is the cluster's, not the test's.
 """
@@ -41,8 +41,8 @@ if steps:
     replica = os.environ.get("SLOBENCH_REPLICA", "0")
     (Path(steps) / f"replica-{{replica}}.engine.json").write_text(
         json.dumps({{"vllm_version": "0.32.0", "replica": replica}}))
-sys.path.insert(0, {root!r})
-os.execv(sys.executable, [sys.executable, "-m", "slobench.loadgen.stub_server",
+os.environ["PYTHONPATH"] = {root!r}      # the checkout: tests.support is not installed
+os.execv(sys.executable, [sys.executable, "-m", "tests.support.stub_server",
                           "--port", port, "--ttft", "0.002", "--gap", "0.0005"])
 '''
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from slobench.engines.calibrate_real import MeasuredModel
-from slobench.engines.real import check_backends, id_prompt
-from slobench.engines.tiny_model import CONFIG, make_prompt, write_tiny_model
-from slobench.errors import UserInputError
-from slobench.loadgen.stream import reconcile
+from slobench.core.errors import UserInputError
+from slobench.engines.http.calibrate import MeasuredModel
+from slobench.engines.http.stream import reconcile
+from slobench.engines.vllm.engine import check_backends, id_prompt
+from slobench.engines.vllm.tiny_model import CONFIG, make_prompt, write_tiny_model
 
 
 def test_tiny_model_folder_and_exact_prompts(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_client_connections_idle_out_before_vllms_keep_alive_does() -> None:
     sent one real-engine call into a closed socket ("Can not write request body")."""
     import re
 
-    from slobench.loadgen.stream import KEEPALIVE_S
+    from slobench.engines.http.stream import KEEPALIVE_S
 
     envs = Path(__file__).parents[2] / ".venv-vllm"
     found = sorted(envs.glob("lib/python*/site-packages/vllm/envs.py"))

@@ -19,9 +19,9 @@ from fake_gpu import (
     server_records,
 )
 
-from slobench.engines.vllm_build import Deployment, model_for_vllm, plan_deployment
-from slobench.engines.vllm_launcher import SERVER_MODULE
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
+from slobench.engines.vllm.build import Deployment, model_for_vllm, plan_deployment
+from slobench.engines.vllm.launcher import SERVER_MODULE
 
 RUN = ["run", "--engine", "vllm", "-s", "coding", "--backends", "vllm", "--rates", "2",
        "--requests", "3", "--warm-requests", "0", "--no-report"]
@@ -126,7 +126,7 @@ def test_known_model_names_become_hugging_face_ids(tmp_path: Path) -> None:
 
 def test_offline_mode_only_for_a_model_folder_here(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from slobench.engines.vllm_launcher import LaunchSpec, VllmServers
+    from slobench.engines.vllm.launcher import LaunchSpec, VllmServers
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     python = fake_vllm_python(tmp_path / "vllm")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from slobench.engines.errors import EngineError
-from slobench.engines.vllm_launcher import LaunchSpec, VllmServers, find_vllm_python
+from slobench.core.errors import EngineError
+from slobench.engines.vllm.launcher import LaunchSpec, VllmServers, find_vllm_python
 
 FAKE_SERVER = textwrap.dedent('''
     import argparse, http.server, os, subprocess, sys
@@ -127,7 +127,7 @@ def test_find_vllm_python_prefers_explicit_then_env(monkeypatch: pytest.MonkeyPa
 PARENT = textwrap.dedent('''
     import sys, time
     from pathlib import Path
-    from slobench.engines.vllm_launcher import LaunchSpec, VllmServers
+    from slobench.engines.vllm.launcher import LaunchSpec, VllmServers
     fake, tmp = sys.argv[1], Path(sys.argv[2])
     spec = LaunchSpec(python=sys.executable, model="m", log_dir=tmp / "run",
                       env={"PYTHONPATH": fake, "FAKE_CHILD_PID_FILE": str(tmp / "child-")})

@@ -10,7 +10,8 @@ shape, and each tool's own arrival times make shapes of their own: a cold first 
 2.3x slower), each tool runs three times, interleaved, and each tool's best run median is
 compared: noise on a shared 2-core host only ever adds latency (CI saw one run of 43.7 ms
 beside 25.5 ms for the same tool), so the least-disturbed run is the one that measures the
-tool. Afterwards no vLLM process may be left. Skipped, with the reason, when no Python with vLLM is found.
+tool. Afterwards no vLLM process may be left. Skipped, with the reason, when no Python
+with vLLM is found.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from slobench.engines.real import RealEngine
-from slobench.engines.tiny_model import ensure_tiny_model, make_prompt
-from slobench.engines.vllm_launcher import find_vllm_python
+from slobench.engines.vllm.engine import RealEngine
+from slobench.engines.vllm.launcher import find_vllm_python
+from slobench.engines.vllm.tiny_model import ensure_tiny_model, make_prompt
 
 pytestmark = pytest.mark.real_engine
 
@@ -131,8 +132,9 @@ def test_slobench_agrees_with_vllm_bench_serve_on_one_sharegpt_file(server_url: 
     ours_each = [calls["ttft_s"].median() * 1e3 for calls in ours_runs]
     theirs_each = [bench["median_ttft_ms"] for bench in their_runs]
     ours, theirs = min(ours_each), min(theirs_each)
-    print(f"TTFT p50 (best run): slobench {ours:.2f} ms {[round(float(t), 2) for t in ours_each]}, vllm bench "
-          f"serve {theirs:.2f} ms {[round(t, 2) for t in theirs_each]}")
+    print(f"TTFT p50 (best run): slobench {ours:.2f} ms "
+          f"{[round(float(t), 2) for t in ours_each]}, vllm bench serve {theirs:.2f} ms "
+          f"{[round(t, 2) for t in theirs_each]}")
     for calls, bench in zip(ours_runs, their_runs, strict=True):
         assert (calls["status"] == "ok").all()
         assert len(calls) == bench["completed"] == PROMPTS

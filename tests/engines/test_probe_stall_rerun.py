@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from slobench.engines.probe_policy import ProbePolicy
-from slobench.engines.real import RealEngine
-from slobench.loadgen.stub_server import running_stub
-from slobench.records.record import Status
-from slobench.runner.campaign import _run_campaign
-from slobench.runner.config import RunConfig
+from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.config import RunConfig
+from slobench.core.outcome import Status
+from slobench.engines.http.probe_policy import ProbePolicy
+from slobench.engines.vllm.engine import RealEngine
+from tests.support.stub_server import running_stub
 
 
 class StallOnce:

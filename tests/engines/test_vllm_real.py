@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from slobench.engines.real import RealEngine
-from slobench.engines.vllm_launcher import find_vllm_python
-from slobench.runner.campaign import _run_campaign
-from slobench.runner.config import RunConfig
+from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.config import RunConfig
+from slobench.engines.vllm.engine import RealEngine
+from slobench.engines.vllm.launcher import find_vllm_python
 
 pytestmark = pytest.mark.real_engine
 

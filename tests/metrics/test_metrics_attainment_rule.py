@@ -7,14 +7,14 @@ import random
 import numpy as np
 import pytest
 
+from slobench.core.deadlines import token_deadline
+from slobench.core.request import SchedRequest
 from slobench.metrics.attainment import (
     TOLERANCE,
     call_attains,
     token_deadline_offsets,
     tpot_of,
 )
-from slobench.sched.request import SchedRequest
-from slobench.sched.slos.deadlines import token_deadline
 
 EPS = 1e-6
 

@@ -6,13 +6,14 @@ import math
 
 import pytest
 
+from slobench.core.outcome import Status
+from slobench.metrics.records import RequestRecord
 from slobench.metrics.summary import (
     Population,
     latency_column,
     point_summary,
     share_column,
 )
-from slobench.records.record import RequestRecord, Status
 
 
 def _record(status: Status, ttft: float, tpot: float, session: int = 0, call: int = 0,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.perf import (
     FittedProfile,
     RooflineModel,

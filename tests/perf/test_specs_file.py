@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.perf import (
     Catalog,
     FittedProfile,

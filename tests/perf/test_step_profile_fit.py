@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.perf.factory import build_perf_model
 from slobench.perf.step_profile import (
     FEATURES,

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slobench.records.record import REQUEST_COLUMNS
-from slobench.records.summary_schema import SUMMARY_COLUMNS, TIMELINE_COLUMNS
+from slobench.metrics.records import REQUEST_COLUMNS
+from slobench.metrics.summary_schema import SUMMARY_COLUMNS, TIMELINE_COLUMNS
 
 GAIN = {"vllm": 1.0, "sarathi": 1.3, "slos": 2.0}
 RATE_STEPS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.6)  # multiples of the capacity that get probed

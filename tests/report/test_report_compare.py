@@ -5,7 +5,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 from rich.console import Console
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.report.compare import compare_runs, render_compare, write_compare_html
 from slobench.report.run_dir import load_run
 

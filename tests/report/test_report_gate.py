@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.report.gate import gate, render_gate
 from slobench.report.run_dir import load_run
 

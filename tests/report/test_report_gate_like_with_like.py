@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.report.gate import gate, render_gate
 from slobench.report.run_dir import load_run
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from slobench.report.browser_check import CHROMIUM, check_page, decode_png
 from slobench.report.html import write_report
 from slobench.report.run_dir import load_run
+from tests.support.browser_check import CHROMIUM, check_page, decode_png
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.report.run_dir import load_run
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from slobench.core.request import SchedRequest
 from slobench.perf.measured import MeasuredModel
 from slobench.sched.interface import SchedContext, Verdict
 from slobench.sched.kv_blocks import BlockPool
-from slobench.sched.request import SchedRequest
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 
 TPOT_S = 0.05

@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import pytest
 
+from slobench.engines.requests import RequestFactory, tpot_tiers
+from slobench.engines.sim.probe import SimSetup, run_sim_probe
+from slobench.metrics.build_records import RunLabels, build_records
 from slobench.perf.factory import build_perf_model, kv_capacity_tokens
-from slobench.records.build import RunLabels, build_records
-from slobench.runner.requests import RequestFactory, tpot_tiers
-from slobench.runner.sim_probe import SimSetup, run_sim_probe
 from slobench.sched.slos.policy import SlosConfig
 from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Workload
 from slobench.workloads.generate import generate

@@ -4,10 +4,10 @@ and gets its first token in time; with a queue too long for one step it is not."
 
 from __future__ import annotations
 
+from slobench.core.request import SchedRequest
 from slobench.perf.measured import MeasuredModel
 from slobench.sched.interface import SchedContext, Verdict
 from slobench.sched.kv_blocks import BlockPool
-from slobench.sched.request import SchedRequest
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 
 TPOT_S = 0.1            # a full step: 100 ms

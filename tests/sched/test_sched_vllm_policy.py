@@ -6,12 +6,12 @@ import random
 
 import pytest
 
+from slobench.core.request import SchedRequest
+from slobench.engines.sim.replica import SimReplica
 from slobench.perf.factory import build_perf_model
 from slobench.sched.interface import SchedContext
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
-from slobench.sched.request import SchedRequest
 from slobench.sched.vllm_policy import SarathiPolicy, VllmPolicy
-from slobench.sim.replica import SimReplica
 
 
 def spec_t(n_tokens: int) -> float:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from slobench.core.request import SchedRequest
+from slobench.engines.sim.replica import SimReplica
 from slobench.perf.factory import build_perf_model
 from slobench.sched.interface import POLICIES, SchedContext
 from slobench.sched.kv_blocks import BlockPool
-from slobench.sched.request import SchedRequest
 from slobench.sched.slos.speculative import verified_tokens
 from slobench.sched.vllm_policy import VllmPolicy, VllmSpecPolicy
-from slobench.sim.replica import SimReplica
 
 
 def make_req(rid: int, prompt: int, out: int) -> SchedRequest:

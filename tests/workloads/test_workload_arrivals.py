@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.workloads.arrivals import Burst, GammaArrivals, Poisson, parse_arrival
 
 

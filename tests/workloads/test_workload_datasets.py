@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.workloads.datasets import Sample, apply, measure, parse_spec, read_dataset
 from slobench.workloads.generate import generate
 from slobench.workloads.scenario import load_scenario

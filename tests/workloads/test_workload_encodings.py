@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.workloads.scenario import load_scenario, workloads_dir
 from slobench.workloads.trace import read_trace
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.workloads.paper import PaperSetting, parse_paper
 from slobench.workloads.scenario import list_scenarios, load_scenario
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.workloads.generate import generate
 from slobench.workloads.scenario import (
     SCENARIO_NAMES,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slobench.errors import UserInputError
+from slobench.core.errors import UserInputError
 from slobench.workloads.arrivals import TraceArrivals
 from slobench.workloads.generate import generate
 from slobench.workloads.scenario import load_scenario

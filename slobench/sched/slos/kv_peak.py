@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from slobench.sched.request import SchedRequest
-from slobench.sched.slos.deadlines import token_deadline
+from slobench.core.deadlines import token_deadline
+from slobench.core.request import SchedRequest
 
 
 def peak_kv_tokens(prompt: np.ndarray, generated: np.ndarray, output: np.ndarray,

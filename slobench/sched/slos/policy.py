@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from slobench.core.deadlines import token_deadline
+from slobench.core.request import SchedRequest
 from slobench.sched.interface import (
     RepeatCheck,
     ReplicaScheduler,
@@ -21,9 +23,7 @@ from slobench.sched.interface import (
     register_policy,
 )
 from slobench.sched.kv_blocks import BLOCK_SIZE
-from slobench.sched.request import SchedRequest
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
-from slobench.sched.slos.deadlines import token_deadline
 from slobench.sched.slos.kv_peak import admitted_peak_kv
 from slobench.sched.slos.speculative import verified_tokens
 from slobench.sched.slos.steady import steady_check

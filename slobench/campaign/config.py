@@ -1,0 +1,116 @@
+"""Everything one `slobench run` needs to know.
+
+The command line validates every value before it builds one (`slobench.cli.options`,
+one rule per option); code that builds a RunConfig itself passes values it chose.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from slobench.engines.http.options import LoadOptions
+from slobench.engines.http.probe_policy import ProbePolicy
+from slobench.perf.catalog import default_catalog
+from slobench.perf.hardware import GIB, HardwareSpec
+from slobench.sched.slos.policy import SlosConfig
+
+ENGINES = ("sim", "vllm", "openai")
+OUTPUT_LENGTH_MODES = ("known", "unknown")
+
+
+@dataclass
+class RunConfig:
+    scenarios: list[str]
+    backends: list[str] = field(default_factory=lambda: ["vllm", "slos"])
+    engine: str = "sim"
+    gpus: int = 4
+    tp: int = 2
+    hardware: str = "a100"
+    gpu_memory_gib: float | None = None       # None: the hardware's own (--paper sets it)
+    model: str = "opt-13b"
+    profile: str = "auto"
+    rates: list[float] | None = None          # fixed rates; None = capacity search
+    requests: int = 1000                      # sessions per probe
+    seed: int = 0
+    out: Path | None = None
+    threshold: float = 0.90
+    rel_tol: float = 0.05
+    min_rate: float = 1e-3                    # the search gives up below this (capacity 0)
+    routing: str = "round_robin"
+    output_lengths: str = "known"
+    predict_quantile: float = 0.5             # unknown lengths: plan on this quantile
+    slo_scale: float | None = None            # None: calibrate (SPEC §5)
+    max_context: int = 16384
+    trace: Path | None = None
+    best_effort: bool = True
+    spec_tokens: int = 0                      # speculative draft tokens (0: off)
+    spec_alpha: float = 0.7                   # their acceptance rate (planning; sim draws)
+    command: str = ""
+    # Real engines (--engine vllm / openai).
+    url: str | None = None                    # openai: the server
+    vllm_python: str | None = None            # vllm: interpreter with vLLM (else found)
+    vllm_args: list[str] = field(default_factory=list)
+    cpu_replicas: int = 1                     # vllm on CPU: servers to start
+    startup_timeout_s: float = 900.0
+    request_timeout_s: float = 300.0
+    record_steps: bool = True                 # stock vLLM replicas log their steps
+    min_probe_s: float = 0.0                  # probes last at least this (more sessions)
+    warm_requests: int = 4                    # uncounted calls per URL before a probe
+    stall_threshold_s: float = 0.25           # a longer client stall re-runs the probe
+    max_stall_reruns: int = 2
+    twin: bool = False                        # real engines: replay on the simulator
+    failure_budget: float = 0.5               # a probe failing more calls ends its search
+    workers: int = 1                          # sim: probes in parallel processes
+    ray_address: str | None = None            # sim: probes on Ray; vllm: replicas on Ray
+    endpoint: str = "completions"             # real engines: completions | chat
+    max_concurrency: int | None = None        # real engines: calls in flight at most
+    http_headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold keys
+    dataset: str | None = None                # real engines: KIND:PATH of text prompts
+    tokenizer: str | None = None              # their token counter (else /tokenize)
+
+    @property
+    def replicas(self) -> int:
+        return self.gpus // self.tp
+
+    def hardware_spec(self) -> HardwareSpec:
+        """The simulated GPU: the catalog's, with `gpu_memory_gib` of memory when set."""
+        hw = default_catalog().hardware(self.hardware)
+        if self.gpu_memory_gib is None:
+            return hw
+        return replace(hw, mem_bytes=self.gpu_memory_gib * GIB)
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(dict(self.http_headers), self.endpoint, self.max_concurrency,
+                           self.dataset, self.tokenizer)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as run.json shows it: paths as text, header values hidden."""
+        from slobench.engines.http.openai_engine import public_headers
+
+        out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        out["http_headers"] = public_headers(self.http_headers)
+        return out
+
+    def probe_policy(self) -> ProbePolicy:
+        return ProbePolicy(self.warm_requests, self.stall_threshold_s, self.max_stall_reruns)
+
+    def slos_config(self, real_engine: bool) -> SlosConfig:
+        """SLOs-Serve's knobs for this run: speculation as asked, a real engine's guards."""
+        spec = {"alpha": self.spec_alpha if self.spec_tokens else 0.0,
+                "max_draft": self.spec_tokens + 1}
+        if real_engine:
+            return SlosConfig.for_real_engine(best_effort=self.best_effort, **spec)
+        return SlosConfig(best_effort=self.best_effort, **spec)
+
+    def speculative_vllm_args(self) -> list[str]:
+        """vLLM's n-gram speculative decoding (it runs on CPU), for every backend alike:
+        stock vLLM drafts `spec_tokens` per step; SLOs-Serve caps each request at its
+        tier's draft length."""
+        if not self.spec_tokens:
+            return []
+        return ["--speculative-config", json.dumps({
+            "method": "ngram", "num_speculative_tokens": self.spec_tokens,
+            "prompt_lookup_max": 4, "prompt_lookup_min": 1})]

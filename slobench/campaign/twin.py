@@ -1,0 +1,220 @@
+"""The simulator twin of a real run (SPEC §10), and its fidelity and audit tables.
+
+The twin replays the run on the simulator with everything the real run had: the same
+seeded workload per probe (sessions, seed, rates), the same SLOs (the run's calibration,
+its TPOT scale), the same replicas, vLLM's limits and KV blocks as the engine reported
+them, and a step-time profile fitted from the steps the run's replicas logged (or one
+given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
+settings, and a step model inflated to the same upper quantile of measured steps that the
+plugin's online model covers. What the twin leaves out is the host: HTTP and the router
+hop, client stalls, other processes on the cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slobench.campaign.campaign import probe_sessions, sized_workload
+from slobench.campaign.config import RunConfig
+from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
+from slobench.engines.sim.probe import SimSetup, run_sim_probe
+from slobench.engines.vllm.plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
+from slobench.engines.vllm.step_files import read_engine_info, read_steps
+from slobench.metrics.audit import admission_audit
+from slobench.metrics.build_records import RunLabels, build_records
+from slobench.metrics.capacity import SearchConfig, capacity_search
+from slobench.metrics.fidelity import crossing_capacity, fidelity_capacities, fidelity_points
+from slobench.metrics.records import records_frame
+from slobench.metrics.run_tables import read_requests
+from slobench.metrics.summary import point_summary
+from slobench.perf.measured import MeasuredModel
+from slobench.perf.scaled import ScaledModel
+from slobench.perf.step_profile import (
+    FitReport,
+    StepProfile,
+    fit_step_profile,
+    load_profile,
+    usable_steps,
+)
+
+PLAN_INFLATION_MAX = 2.0       # as the plugin's online model caps its inflation
+
+
+@dataclass
+class TwinResult:
+    fidelity: pd.DataFrame
+    audit: pd.DataFrame
+    requests: pd.DataFrame
+    profile: StepProfile
+    fit: FitReport | None
+    plan_inflation: float
+
+
+def _run_config(meta: dict[str, Any]) -> RunConfig:
+    saved = dict(meta.get("config") or {})
+    known = {f.name for f in fields(RunConfig)}
+    cfg = {k: v for k, v in saved.items() if k in known}
+    for key in ("out", "trace"):
+        if cfg.get(key):
+            cfg[key] = Path(cfg[key])
+    cfg["twin"] = False
+    return RunConfig(**cfg)
+
+
+def run_steps(run_dir: Path) -> pd.DataFrame:
+    """Every step every backend's replicas logged in the run."""
+    frames = [read_steps(d) for d in sorted((run_dir / "steps").glob("*")) if d.is_dir()]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plan_inflation(profile: StepProfile, steps: pd.DataFrame) -> float:
+    """The upper quantile of measured / profiled step time the plugin's model covers."""
+    data = usable_steps(steps) if len(steps) else steps
+    if not len(data):
+        return 1.0
+    pred = np.array([profile.step_time(int(p), int(d), int(c)) for p, d, c in
+                     data[["prefill_tokens", "decode_tokens", "context_tokens"]].to_numpy()])
+    ratio = data["step_s"].to_numpy() / np.maximum(pred, 1e-9)
+    return float(np.clip(np.quantile(ratio, DEFAULT_FEEDBACK_QUANTILE), 1.0,
+                         PLAN_INFLATION_MAX))
+
+
+def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, inflation: float,
+               run_dir: Path) -> SimSetup:
+    hw = meta.get("hardware") or {}
+    info = hw.get("engine_info") or next(
+        (i for d in sorted((run_dir / "steps").glob("*")) if (i := read_engine_info(d))), {})
+    kv = int(info.get("kv_tokens") or profile.kv_tokens or 0)
+    if kv <= 0:
+        raise ValueError(f"{run_dir}: the engine's KV size is not recorded "
+                         "(steps/vllm/replica-0.engine.json)")
+    limits = (int(info["max_num_scheduled_tokens"]), int(info["max_num_running_reqs"]))
+    calib_perf = MeasuredModel.from_dict(meta["perf_model"])
+    return SimSetup(perf=profile, replicas=int(hw.get("replicas") or 1),
+                    kv_tokens_per_replica=kv, gpu_memory_bytes=1.0, gpu_name="engine",
+                    routing=cfg.routing, slos=cfg.slos_config(real_engine=True),
+                    seed=cfg.seed, vllm_limits=limits,
+                    plan_perf=ScaledModel(profile, inflation),
+                    slo_guard=plugin_guard(calib_perf))
+
+
+class _TwinProber:
+    """Probes the twin at a rate, as the real run probed it; keeps each rate's rows once."""
+
+    def __init__(self, meta: dict[str, Any], cfg: RunConfig, setup: SimSetup) -> None:
+        self.meta, self.cfg, self.setup = meta, cfg, setup
+        self.calib_perf = MeasuredModel.from_dict(meta["perf_model"])
+        self.tpot_scale = float(meta["calibration"]["tpot_scale"])
+        self.rows: list[dict] = []
+        self.records: list[pd.DataFrame] = []
+        self._seen: set[tuple[str, str, float]] = set()
+
+    def probe(self, scenario: str, backend: str, rate: float) -> float:
+        cfg = self.cfg
+        base = sized_workload(scenario, cfg.requests, cfg.seed, cfg.max_context, cfg.trace)
+        predictor = (LengthPredictor(base, cfg.predict_quantile)
+                     if cfg.output_lengths == "unknown" else None)
+        workload = sized_workload(scenario, probe_sessions(cfg, rate), cfg.seed,
+                                  cfg.max_context, cfg.trace)
+        factory = RequestFactory(self.calib_perf, self.tpot_scale, predictor)
+        res = run_sim_probe(self.setup, backend, workload.at_rate(rate), factory,
+                            tpot_tiers(base, self.tpot_scale))
+        labels = RunLabels(str(self.meta.get("run_id", "")), scenario, backend, "twin", rate)
+        records = build_records(res.outcomes, labels)
+        row = {"scenario": scenario, "backend": backend, "rate": rate,
+               **point_summary(records, [], [])}
+        if (scenario, backend, rate) not in self._seen:      # a search may revisit a rate
+            self._seen.add((scenario, backend, rate))
+            self.records.append(records_frame(records))
+            self.rows.append(row)
+        return float(row["attainment"])
+
+    def capacity(self, scenario: str, backend: str) -> tuple[float, str]:
+        """The twin's own capacity search, with the real run's search settings."""
+        cfg = self.cfg
+        search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
+                              start_rate=max(float(self.setup.replicas), cfg.min_rate),
+                              min_rate=cfg.min_rate)
+        res = capacity_search(lambda r: self.probe(scenario, backend, r), search)
+        return res.capacity, str(res.bound)
+
+    def grid_capacity(self, scenario: str, backend: str) -> tuple[float, str]:
+        mine = [(r["rate"], r["attainment"]) for r in self.rows
+                if r["scenario"] == scenario and r["backend"] == backend]
+        return crossing_capacity(mine, self.cfg.threshold)
+
+
+def _real_requests(run_dir: Path) -> pd.DataFrame:
+    """The real run's requests.parquet, or a killed run's probes so far."""
+    requests = read_requests(run_dir)
+    if requests is None:
+        raise FileNotFoundError(run_dir / "requests.parquet")
+    return requests
+
+
+def replay(run_dir: Path, profile_path: Path | None = None,
+           progress: Callable[[str], None] | None = None) -> TwinResult:
+    meta = json.loads((run_dir / "run.json").read_text())
+    cfg = _run_config(meta)
+    summary = pd.read_parquet(run_dir / "summary.parquet")
+    steps = run_steps(run_dir)
+    fit: FitReport | None = None
+    if profile_path is not None:
+        profile = load_profile(profile_path)
+    else:
+        profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
+    inflation = plan_inflation(profile, steps)
+    twin = _TwinProber(meta, cfg, twin_setup(meta, cfg, profile, inflation, run_dir))
+    points = summary[summary["kind"] == "point"]
+    real_caps: dict[tuple[str, str], tuple[float, str]] = {}
+    twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
+    for (scenario, backend), group in points.groupby(["scenario", "backend"], sort=False):
+        for rate in group["rate"]:
+            if progress:
+                progress(f"twin {scenario} / {backend} at {rate:g}/s")
+            twin.probe(scenario, backend, float(rate))
+        cap = summary[(summary["kind"] == "capacity") & (summary["scenario"] == scenario)
+                      & (summary["backend"] == backend)]
+        key = (scenario, backend)
+        if len(cap):                    # the real run searched: so does the twin
+            row = cap.iloc[0]
+            real_caps[key] = (float(row["capacity_rps"]),
+                              str(row.get("capacity_bound", "measured")))
+            twin_caps[key] = twin.capacity(scenario, backend)
+        else:                           # fixed rates: where each crosses the threshold
+            real_caps[key] = crossing_capacity(
+                list(zip(group["rate"], group["attainment"], strict=True)), cfg.threshold)
+            twin_caps[key] = twin.grid_capacity(scenario, backend)
+    fidelity = pd.concat([fidelity_points(points, pd.DataFrame(twin.rows)),
+                          fidelity_capacities(real_caps, twin_caps)], ignore_index=True)
+    twin_requests = pd.concat(twin.records, ignore_index=True)
+    audit = pd.concat([
+        admission_audit(_real_requests(run_dir)).assign(source="real"),
+        admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
+    return TwinResult(fidelity, audit, twin_requests, profile, fit, inflation)
+
+
+def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:
+    """fidelity.parquet, audit.parquet, twin_requests.parquet and twin.json, atomically."""
+    out = []
+    for name, frame in (("fidelity", result.fidelity), ("audit", result.audit),
+                        ("twin_requests", result.requests)):
+        path = run_dir / f"{name}.parquet"
+        tmp = path.with_name(path.name + ".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        out.append(path)
+    doc = {"profile": result.profile.describe(), "plan_inflation": result.plan_inflation,
+           "fit": None if result.fit is None else result.fit.__dict__}
+    path = run_dir / "twin.json"
+    path.write_text(json.dumps(doc, indent=2, default=lambda v: None if v is math.nan else v))
+    return [*out, path]

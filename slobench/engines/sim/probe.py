@@ -1,0 +1,68 @@
+"""One probe on the simulated engine: a workload at one rate through one backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slobench.engines.requests import RequestFactory
+from slobench.engines.sim.cluster import SimCluster, SimResult
+from slobench.engines.sim.offer_order import Router
+from slobench.engines.sim.replica import SimReplica
+from slobench.perf.model import PerfModel
+from slobench.sched.interface import POLICIES, SchedContext
+from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
+from slobench.sched.slos.guards import SloGuard
+from slobench.sched.slos.policy import SlosConfig
+from slobench.sched.vllm_policy import vllm_default_limits
+from slobench.workloads.entities import Workload
+
+# Make sure every built-in policy has registered itself.
+import slobench.sched.slos.policy  # noqa: F401  isort: skip
+
+
+@dataclass(frozen=True)
+class SimSetup:
+    perf: PerfModel
+    replicas: int
+    kv_tokens_per_replica: int
+    gpu_memory_bytes: float
+    gpu_name: str
+    routing: str = "round_robin"
+    slos: SlosConfig = field(default_factory=SlosConfig)
+    spec_acceptance: float = 0.0     # speculative drafts' true acceptance rate
+    spec_tokens: int = 0             # vllm_spec's fixed drafts per decode step
+    seed: int = 0
+    # A real run's twin: vLLM's limits as the engine reported them (max tokens, max
+    # seqs), the model SLOs-Serve plans with, and the plugin's SLO guard.
+    vllm_limits: tuple[int, int] | None = None
+    plan_perf: PerfModel | None = None
+    slo_guard: SloGuard | None = None
+    fast_forward: bool = True        # pure-decode stretches in one move (same answers)
+
+
+def known_backends() -> list[str]:
+    return sorted(POLICIES)
+
+
+def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
+                  factory: RequestFactory, tiers: tuple[float, ...]) -> SimResult:
+    if backend not in POLICIES:
+        raise KeyError(backend)
+    max_tokens, max_seqs = setup.vllm_limits or vllm_default_limits(setup.gpu_memory_bytes,
+                                                                     setup.gpu_name)
+    plans_own = backend == "slos" and setup.plan_perf is not None
+    replicas = []
+    for i in range(setup.replicas):
+        kv = BlockPool(max(1, setup.kv_tokens_per_replica // BLOCK_SIZE))
+        plan_perf = setup.plan_perf if plans_own and setup.plan_perf else setup.perf
+        ctx = SchedContext(perf=plan_perf, kv=kv, tpot_tiers_s=tiers, options={
+            "max_num_batched_tokens": max_tokens, "max_num_seqs": max_seqs,
+            "slos": setup.slos, "spec_tokens": setup.spec_tokens,
+        })
+        replicas.append(SimReplica(i, setup.perf, POLICIES[backend](ctx), kv,
+                                   spec_acceptance=setup.spec_acceptance, seed=setup.seed))
+    router = Router(setup.replicas, setup.routing,
+                    load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
+    guard = setup.slo_guard if backend == "slos" else None
+    return SimCluster(replicas, router, slo_guard=guard,
+                      fast_forward=setup.fast_forward).run(workload, factory)

@@ -1,0 +1,140 @@
+"""One simulated GPU replica: runs the batches its scheduler picks, step by step.
+
+A decode item of n > 1 tokens is a speculative step verifying n - 1 draft tokens: each
+draft is accepted with probability `spec_acceptance` until the first rejection (a
+seeded generator per replica), and the step yields the accepted drafts plus the one
+token the verifier samples, as vLLM's rejection sampler does.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+from slobench.core.request import SchedRequest
+from slobench.engines.sim.decode_run import DecodeRun, plan_run
+from slobench.perf.model import PerfModel
+from slobench.sched.interface import ReplicaScheduler, StepPlan
+from slobench.sched.kv_blocks import BlockPool
+
+
+class SimReplica:
+    def __init__(self, index: int, perf: PerfModel, scheduler: ReplicaScheduler,
+                 kv: BlockPool, spec_acceptance: float = 0.0, seed: int = 0) -> None:
+        if not 0.0 <= spec_acceptance < 1.0:
+            raise ValueError(f"spec_acceptance must be in [0, 1), got {spec_acceptance}")
+        self.index = index
+        self.spec_acceptance = spec_acceptance
+        self._rng = random.Random(seed * 1_000_003 + index)
+        self.perf = perf
+        self.scheduler = scheduler
+        self.kv = kv
+        self.busy = False
+        self.plan: StepPlan | None = None
+        self.last_batch_tokens = 0
+        # Off for callers that drive steps one by one; SimCluster, which pushes the
+        # step event at `step_end`, turns it on.
+        self.fast_forward = False
+        self.horizon = math.inf              # no step of a fast-forward run ends after it
+        self.run: DecodeRun | None = None    # the pure-decode steps now running as one
+        # Wall-clock seconds spent inside scheduler.schedule(), split by whether it re-planned.
+        self.step_overheads: list[float] = []
+        self.replan_overheads: list[float] = []
+
+    def plan_step(self, now: float) -> tuple[StepPlan, float]:
+        """Ask the scheduler for a batch; return it and its simulated duration (0 if empty)."""
+        t0 = time.perf_counter()
+        plan = self.scheduler.schedule(now)
+        spent = time.perf_counter() - t0
+        (self.replan_overheads if plan.replanned else self.step_overheads).append(spent)
+        if not plan.items:
+            self.plan = None
+            self.busy = False
+            return plan, 0.0
+        prefill = decode = context = drafts = 0
+        for req, n in plan.items:
+            if req.generated and req.num_computed == req.prompt_tokens + req.generated - 1:
+                decode += n                     # n - 1 of them speculative drafts
+                if n > 1 + drafts:
+                    drafts = n - 1
+            else:
+                prefill += n
+            context += req.num_computed
+        context += prefill + decode
+        self.plan = plan
+        self.busy = True
+        self.last_batch_tokens = prefill + decode
+        dt = self.perf.step_time(prefill, decode, context, drafts)
+        if self.fast_forward and not prefill and not drafts and not plan.preempted:
+            self._try_run(plan, now, now + dt)
+        return plan, dt
+
+    def _try_run(self, plan: StepPlan, now: float, first_end: float) -> None:
+        """Start a fast-forward run if the policy says its pure-decode batch repeats."""
+        t0 = time.perf_counter()
+        reqs = [r for r, _ in plan.items]
+        # Step j leaves request r with generated + j + 1 tokens: no step may finish one.
+        room = min(r.output_tokens - r.generated for r in reqs) - 1
+        if room < 2:
+            return
+        check = self.scheduler.steady_decode(plan, now)
+        if check is None:
+            return
+        self.run = plan_run(reqs, room, self.kv, self.perf, check, first_end, self.horizon,
+                            self.scheduler.queue_lengths())
+        if self.run is not None:
+            self.run.cost_s = time.perf_counter() - t0
+
+    @property
+    def step_end(self) -> float | None:
+        """When the running run ends (None: a single step, ending at start + duration)."""
+        return self.run.ends[-1] if self.run is not None else None
+
+    def _accepted(self, verified: int) -> int:
+        """Tokens a speculative step over `verified` tokens yields: the drafts accepted
+        before the first rejection, plus the verifier's own token."""
+        drafts = 0
+        while drafts < verified - 1 and self._rng.random() < self.spec_acceptance:
+            drafts += 1
+        return drafts + 1
+
+    def finish_step(self, now: float) -> list[SchedRequest]:
+        """Apply the running batch's effects at its end time; return finished requests."""
+        plan = self.plan
+        assert plan is not None
+        self.plan = None
+        self.busy = False
+        if self.run is not None:     # no step of a run finishes a request
+            run, self.run = self.run, None
+            run.apply(self.kv)
+            # One overhead per step, as if each had been scheduled: the look-ahead's cost.
+            repeats = run.steps - 1
+            self.step_overheads.extend([run.cost_s / max(repeats, 1)] * repeats)
+            return []
+        done: list[SchedRequest] = []
+        for req, n in plan.items:
+            decoding = req.generated and req.num_computed == req.prompt_tokens + req.generated - 1
+            if decoding and n > 1:
+                # Speculative: only accepted tokens stay, none past the output length.
+                n = min(self._accepted(n), req.output_tokens - req.generated)
+            req.num_computed += n
+            if decoding:
+                new = n
+            elif req.num_computed == req.prompt_tokens + req.generated:
+                new = 1                         # a prefill (or a recompute) completed
+            else:
+                continue                        # a prefill chunk: no token yet
+            generated = req.generated = req.generated + new
+            if new == 1:
+                req.token_times.append(now)
+            else:
+                req.token_times.extend([now] * new)
+            if generated == new:
+                req.first_token_s = now
+            if generated >= req.output_tokens:
+                req.finish_s = now
+                self.kv.free(req)
+                self.scheduler.on_finished(req)
+                done.append(req)
+        return done

@@ -1,0 +1,3 @@
+from slobench.engines.vllm.router.app import main
+
+main()

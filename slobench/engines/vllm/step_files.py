@@ -1,0 +1,72 @@
+"""Reading what the replicas logged (`slobench.engines.vllm.plugin.steplog`), engine-side.
+
+Times in the files are the engine's CLOCK_MONOTONIC; replicas run on this host, so a
+probe's window on `time.monotonic()` selects its rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from slobench.engines.vllm.plugin.steplog import STEP_COLUMNS
+
+
+def read_steps(folder: Path, start: float = float("-inf"),
+               end: float = float("inf")) -> pd.DataFrame:
+    """Every replica's step rows in [start, end], with a `replica` column."""
+    frames = []
+    for path in sorted(folder.glob("replica-*.steps.csv")):
+        try:
+            frame = pd.read_csv(path, comment=None, on_bad_lines="skip")
+        except (OSError, ValueError, pd.errors.EmptyDataError):
+            continue
+        frame = frame[[c for c in STEP_COLUMNS if c in frame.columns]]
+        frame = frame.apply(pd.to_numeric, errors="coerce").dropna(subset=["t"])
+        frame["replica"] = int(path.name.split("-")[1].split(".")[0])
+        frames.append(frame[(frame["t"] >= start) & (frame["t"] <= end)])
+    if not frames:
+        return pd.DataFrame(columns=[*STEP_COLUMNS, "replica"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_overheads(folder: Path, start: float, end: float) -> tuple[list[float], list[float]]:
+    """Wall seconds of the schedulers' schedule() calls in [start, end]: (calls without a
+    re-plan, calls with one)."""
+    steps = read_steps(folder, start, end)
+    replanned = steps["replanned"] == 1
+    return (steps.loc[~replanned, "sched_wall_s"].tolist(),
+            steps.loc[replanned, "sched_wall_s"].tolist())
+
+
+def read_verdicts(folder: Path, start: float, end: float) -> dict[str, str]:
+    """call key ("session:index") -> why the core rejected it or made it best-effort, for
+    verdicts in [start, end] (the last replica's word wins: a call offered to several
+    replicas ends where its last offer did)."""
+    out: dict[str, tuple[float, str]] = {}
+    for path in sorted(folder.glob("replica-*.requests.jsonl")):
+        with path.open() as fh:
+            for line in fh:
+                if '"why"' not in line:
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                t, call = float(row.get("t", 0.0)), row.get("call")
+                if call and start <= t <= end and (call not in out or out[call][0] <= t):
+                    out[str(call)] = (t, str(row.get("why") or ""))
+    return {k: why for k, (_, why) in out.items()}
+
+
+def read_engine_info(folder: Path) -> dict[str, Any] | None:
+    """What replica 0 reported at start (vLLM's limits, KV blocks, version), or None."""
+    for path in sorted(folder.glob("replica-*.engine.json")):
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return None

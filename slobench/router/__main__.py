@@ -1,3 +1,0 @@
-from slobench.router.app import main
-
-main()
