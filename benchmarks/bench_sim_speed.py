@@ -31,7 +31,7 @@ BACKENDS = ("vllm", "slos")
 def measure_probes(requests: int, rates: str) -> list[dict]:
     """In this process (whichever tree is on the path): CPU time of one probe each."""
     from slobench.engines.requests import RequestFactory, tpot_tiers
-    from slobench.engines.sim.probe import SimSetup, run_sim_probe
+    from slobench.engines.sim.engine import SimSetup, run_sim_probe
     from slobench.perf.factory import build_perf_model, kv_capacity_tokens
     from slobench.workloads.generate import generate
     from slobench.workloads.scenario import load_scenario

@@ -88,7 +88,7 @@ class RunConfig:
 
     def public_dict(self) -> dict[str, Any]:
         """The config as run.json shows it: paths as text, header values hidden."""
-        from slobench.engines.http.openai_engine import public_headers
+        from slobench.engines.http.server import public_headers
 
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
         out["http_headers"] = public_headers(self.http_headers)

@@ -26,7 +26,7 @@ from slobench.perf.model import PerfModel
 from slobench.workloads.entities import Workload
 
 if TYPE_CHECKING:
-    from slobench.engines.sim.cluster import SimResult
+    from slobench.core.outcome import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ProbeTask:
     """Everything one probe needs, picklable (the probe function is a partial of
     `run_sim_probe` over the frozen simulator setup)."""
 
-    probe_fn: Callable[..., SimResult]
+    probe_fn: Callable[..., ProbeResult]
     backend: str
     workload: Workload                  # already at the probe's rate
     perf: PerfModel
@@ -47,7 +47,7 @@ class ProbeTask:
 
 @dataclass
 class ProbeDone:
-    result: SimResult
+    result: ProbeResult
     attainment: float                   # what the search compares with its threshold
     budget_spent: bool                  # the failure budget would end the search here
 

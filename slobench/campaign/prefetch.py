@@ -31,7 +31,7 @@ from slobench.metrics.capacity import SearchConfig, capacity_search
 
 if TYPE_CHECKING:
     from slobench.campaign.config import RunConfig
-    from slobench.engines.sim.cluster import SimResult
+    from slobench.core.outcome import ProbeResult
     from slobench.perf.model import PerfModel
     from slobench.workloads.entities import Workload
 
@@ -123,7 +123,7 @@ class PairRunner:
     pool (a simulated run with --workers or --ray-address) their probes are computed
     ahead, and `probe_fn` hands them out."""
 
-    def __init__(self, cfg: RunConfig, order: list[Any], probe_fn: Callable[..., SimResult],
+    def __init__(self, cfg: RunConfig, order: list[Any], probe_fn: Callable[..., ProbeResult],
                  perf: PerfModel, tpot_scale: float, search: SearchConfig, run_id: str,
                  meta: dict[str, Any], simulated: bool) -> None:
         self.cfg, self.order, self.local_fn = cfg, order, probe_fn
@@ -157,7 +157,7 @@ class PairRunner:
 
     # -- the campaign loop's side ------------------------------------------------------
     def probe_fn(self, backend: str, workload: Workload, factory: RequestFactory,
-                 tiers: tuple[float, ...]) -> SimResult:
+                 tiers: tuple[float, ...]) -> ProbeResult:
         if self.pool is None:
             return self.local_fn(backend, workload, factory, tiers)
         key = key_of(backend, workload)

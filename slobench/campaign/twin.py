@@ -25,7 +25,7 @@ import pandas as pd
 from slobench.campaign.campaign import probe_sessions, sized_workload
 from slobench.campaign.config import RunConfig
 from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
-from slobench.engines.sim.probe import SimSetup, run_sim_probe
+from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
 from slobench.engines.vllm.step_files import read_engine_info, read_steps
 from slobench.metrics.audit import admission_audit

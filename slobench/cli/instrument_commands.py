@@ -70,13 +70,13 @@ def _profile_vllm(model: str, replicas: int, out: Path, vllm_python: str | None,
                   vllm_arg: list[str] | None, startup_timeout: float) -> tuple:
     import tempfile
 
-    from slobench.engines.vllm.engine import RealEngine
+    from slobench.engines.vllm.engine import VllmEngine
     from slobench.engines.vllm.profile import profile_engine
 
     logs = Path(tempfile.mkdtemp(prefix=f"{out.stem}-", dir=out.parent))
     console.print(f"starting {replicas} vLLM server(s); logs in {logs}", markup=False)
     try:
-        with RealEngine("vllm", model, logs, vllm_python=vllm_python,
+        with VllmEngine(model, logs, vllm_python=vllm_python,
                         vllm_args=list(vllm_arg or []), replicas=replicas,
                         startup_timeout_s=startup_timeout) as eng:
             return profile_engine(eng, progress=console.print)[:2]

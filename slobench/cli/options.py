@@ -115,7 +115,7 @@ def _url(value: str) -> str | None:
 
 
 def _header(values: list[str]) -> str | None:
-    from slobench.engines.http.openai_engine import parse_header
+    from slobench.engines.http.server import parse_header
 
     for v in values:
         try:
@@ -178,7 +178,7 @@ def _new_file(path: Path) -> str | None:
 
 
 def _backend_names() -> list[str]:
-    from slobench.engines.sim.probe import known_backends
+    from slobench.engines.sim.engine import known_backends
 
     return known_backends()
 
@@ -255,21 +255,21 @@ def check_deployment(gpus: int | None, tp: int) -> None:
 
 
 def default_backends(engine: str) -> str:
-    from slobench.engines.http.openai_engine import default_backends as default
+    from slobench.engines.http.server import default_backends as default
 
     return default(engine)
 
 
 def http_headers(api_key: str | None, headers: list[str] | None) -> dict[str, str]:
     """The headers every real call carries (checked by the API_KEY and HEADER rules)."""
-    from slobench.engines.http.openai_engine import request_headers
+    from slobench.engines.http.server import request_headers
 
     return request_headers(api_key, headers)
 
 
 def check_run(engine: str, backends: str, url: str | None, twin: bool,
               dataset: str | None = None) -> None:
-    from slobench.engines.vllm.engine import check_backends
+    from slobench.engines.http.server import check_backends
 
     if dataset and engine == "sim":
         raise input_error("--dataset", None, "sends real text prompts: it needs --engine "

@@ -58,11 +58,11 @@ def serve(
     """
     import time
 
-    from slobench.engines.vllm.engine import RealEngine
+    from slobench.engines.vllm.engine import VllmEngine
     from slobench.sched.slos.policy import SlosConfig
 
     opt.check_deployment(gpus, tp)
-    engine = RealEngine("vllm", model, out, vllm_python=vllm_python,
+    engine = VllmEngine(model, out, vllm_python=vllm_python,
                         vllm_args=list(vllm_arg or []), replicas=replicas,
                         gpus=gpus or tp, tp=tp, startup_timeout_s=startup_timeout)
     engine.router_host, engine.router_port = host, port

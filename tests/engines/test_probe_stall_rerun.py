@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.campaign import run_on_engine
 from slobench.campaign.config import RunConfig
 from slobench.core.outcome import Status
+from slobench.engines.http.engine import OpenAIEngine
 from slobench.engines.http.probe_policy import ProbePolicy
-from slobench.engines.vllm.engine import RealEngine
 from tests.support.stub_server import running_stub
 
 
@@ -36,16 +36,16 @@ class StallOnce:
 
 def test_a_stalled_probe_is_run_again_and_the_rerun_recorded(tmp_path: Path) -> None:
     with running_stub(0.02, 0.005) as url:
-        engine = RealEngine("openai", "stub", tmp_path, url=url, request_timeout_s=30,
-                            probe_policy=ProbePolicy(warm_requests=2, stall_threshold_s=0.3,
+        engine = OpenAIEngine(url, "stub", tmp_path, request_timeout_s=30,
+                              probe_policy=ProbePolicy(warm_requests=2, stall_threshold_s=0.3,
                                                      max_stall_reruns=2))
         with engine:
             stall = StallOnce(engine.prompt_maker, nth=8, stall_s=1.0)
             engine.prompt_maker = stall                      # type: ignore[method-assign]
             calibrate = engine.calibrate
 
-            def calibrate_then_arm(scale: float | None):
-                out = calibrate(scale)
+            def calibrate_then_arm(scale: float | None, notes=None):
+                out = calibrate(scale, notes)
                 stall.armed = True                            # stall inside the probe only
                 return out
 
@@ -53,7 +53,7 @@ def test_a_stalled_probe_is_run_again_and_the_rerun_recorded(tmp_path: Path) -> 
             cfg = RunConfig(scenarios=["coding"], backends=["vllm"], engine="openai",
                             url=url, gpus=1, tp=1, rates=[4.0], requests=12,
                             out=tmp_path / "run", slo_scale=1.0)
-            writer = _run_campaign(cfg, None, engine)
+            writer = run_on_engine(cfg, engine)
     assert stall.fired
     summary = pd.read_parquet(writer.out_dir / "summary.parquet")
     point = summary[summary["kind"] == "point"].iloc[0]

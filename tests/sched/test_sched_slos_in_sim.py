@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from slobench.engines.requests import RequestFactory, tpot_tiers
-from slobench.engines.sim.probe import SimSetup, run_sim_probe
+from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.metrics.build_records import RunLabels, build_records
 from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.sched.slos.policy import SlosConfig

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from slobench.core.outcome import CallOutcome, Status
+from slobench.core.outcome import CallOutcome, ProbeResult, Status
 from slobench.core.request import SchedRequest
 from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
@@ -26,17 +26,6 @@ from slobench.workloads.entities import CallSpec, SessionSpec, Workload
 RequestFactory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
 
 _ARRIVAL, _STEP_DONE, _WAKE = 0, 1, 2
-
-
-@dataclass
-class SimResult:
-    outcomes: list[CallOutcome]
-    timeline: list[tuple]            # (replica, t, waiting, running, batch_tokens, kv_used)
-    step_overheads_s: list[float]
-    replan_overheads_s: list[float]
-    end_time_s: float
-    backlog_s: float                 # how long after the last arrival the last call finished
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -61,7 +50,7 @@ class SimCluster:
         self.timeline_interval_s = timeline_interval_s
         self.drain_limit_s = drain_limit_s
 
-    def run(self, workload: Workload, make_request: RequestFactory) -> SimResult:
+    def run(self, workload: Workload, make_request: RequestFactory) -> ProbeResult:
         heap: list[tuple[float, int, int, object]] = []
         seq = 0
         calls: list[_Call] = []
@@ -198,7 +187,7 @@ class SimCluster:
         outcomes = [self._outcome(c) for c in calls]
         finishes = [o.finish_s for o in outcomes if not math.isnan(o.finish_s)]
         end = max(finishes, default=now)
-        return SimResult(
+        return ProbeResult(
             outcomes=outcomes,
             timeline=timeline,
             step_overheads_s=[x for r in self.replicas for x in r.step_overheads],

@@ -24,7 +24,7 @@ import pandas as pd
 from slobench.core.errors import EngineError
 from slobench.core.outcome import Status
 from slobench.engines.http.stream import stream_call
-from slobench.engines.vllm.engine import RealEngine
+from slobench.engines.vllm.engine import VllmEngine
 from slobench.engines.vllm.step_files import read_engine_info, read_steps
 from slobench.perf.step_profile import FitReport, StepProfile, fit_step_profile
 
@@ -92,10 +92,10 @@ async def _drive(urls: list[str], model: str, prompt: Callable[[int, int], Any],
                                    for i, (p, n, d) in enumerate(phase.calls)))
 
 
-def profile_engine(engine: RealEngine, progress: Callable[[str], None] = log.info,
+def profile_engine(engine: VllmEngine, progress: Callable[[str], None] = log.info,
                    timeout_s: float = 120.0) -> tuple[StepProfile, FitReport, pd.DataFrame]:
-    """Run the design on an entered `RealEngine` (stock vLLM, steps recorded) and fit."""
-    if engine.engine != "vllm" or not engine.record_steps:
+    """Run the design on an entered `VllmEngine` (stock vLLM, steps recorded) and fit."""
+    if not engine.record_steps:
         raise EngineError("profiling needs --engine vllm replicas that record their steps")
     max_prompt = min(max(PREFILL_LENGTHS), (engine.max_model_len or 4096) - 128)
     phases = design(max_prompt)

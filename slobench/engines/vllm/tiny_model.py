@@ -13,12 +13,11 @@ folder needs no extra package; `tokenizers` (in any vLLM install) loads it.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
-VOCAB_SIZE = 2048
-SPECIAL = ("<unk>", "<s>", "</s>")
-NUM_WORDS = VOCAB_SIZE - len(SPECIAL)
+from slobench.engines.http.prompts import NUM_WORDS, SPECIAL, VOCAB_SIZE, make_prompt
+
+__all__ = ["NUM_WORDS", "SPECIAL", "VOCAB_SIZE", "make_prompt"]
 MAX_POSITIONS = 16384
 CONFIG = {
     "architectures": ["LlamaForCausalLM"],
@@ -96,9 +95,3 @@ def ensure_tiny_model(folder: Path | None = None) -> Path:
     if not current or not (folder / "tokenizer.json").exists():
         write_tiny_model(folder)
     return folder
-
-
-def make_prompt(n_tokens: int, seed: int = 0) -> str:
-    """A prompt that the tiny model's tokenizer turns into exactly `n_tokens` tokens."""
-    rng = random.Random(seed)
-    return " ".join(f"w{rng.randrange(NUM_WORDS)}" for _ in range(max(1, n_tokens)))

@@ -13,11 +13,11 @@ import dataclasses
 
 import pytest
 
+from slobench.core.outcome import ProbeResult
 from slobench.core.request import SchedRequest
 from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
 from slobench.engines.sim import replica as replica_module
-from slobench.engines.sim.cluster import SimResult
-from slobench.engines.sim.probe import SimSetup, run_sim_probe
+from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.metrics.build_records import RunLabels, build_records
 from slobench.perf.factory import build_perf_model, kv_capacity_tokens
 from slobench.sched.interface import SchedContext, StepPlan
@@ -34,7 +34,7 @@ CASES = [("chatbot", 24.0), ("coding", 1.5), ("reasoning", 1.4), ("tool_calling"
 
 def _probe(scenario: str, rate: float, backend: str, fast_forward: bool,
            kv_tokens: int | None = None, predicted: bool = False,
-           spec_tokens: int = 0) -> SimResult:
+           spec_tokens: int = 0) -> ProbeResult:
     perf = build_perf_model("opt-13b", "a100", 2)
     kv = kv_tokens or kv_capacity_tokens("opt-13b", "a100", 2)
     slos = SlosConfig(alpha=SPEC_ALPHA, max_draft=spec_tokens + 1
@@ -48,7 +48,7 @@ def _probe(scenario: str, rate: float, backend: str, fast_forward: bool,
                          RequestFactory(perf, 1.0, predictor), tpot_tiers(workload, 1.0))
 
 
-def _assert_same(ref: SimResult, fast: SimResult) -> None:
+def _assert_same(ref: ProbeResult, fast: ProbeResult) -> None:
     assert len(ref.outcomes) == len(fast.outcomes)
     for a, b in zip(ref.outcomes, fast.outcomes, strict=True):
         assert dataclasses.astuple(a) == dataclasses.astuple(b)

