@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from slobench.core.errors import EngineError
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -98,3 +100,84 @@ def group_alive(proc: subprocess.Popen[bytes]) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class ManagedProcess:
+    """One server process (a vLLM replica, the router, a test stub) in a group of its
+    own that dies with slobench: ready once `GET url/health` answers 200, stopped by
+    SIGTERM to the group, then SIGKILL to what is left."""
+
+    def __init__(self, name: str, cmd: list[str], log: Path, url: str, *,
+                 env: dict[str, str] | None = None, watchdog: bool = False) -> None:
+        self.name, self.cmd, self.log, self.url, self.env = name, cmd, log, url, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.watchdog: subprocess.Popen[bytes] | None = None
+        self._with_watchdog = watchdog
+
+    def start(self, header: bool = False) -> None:
+        """Start it, its output into `log` (after the command line when `header`)."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as fh:
+            if header:
+                fh.write(("$ " + " ".join(self.cmd) + "\n").encode())
+                fh.flush()
+            self.proc = subprocess.Popen(self.cmd, stdout=fh, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True, preexec_fn=die_with_parent)
+        if self._with_watchdog:
+            self.watchdog = start_watchdog(self.proc.pid)
+
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def ready(self) -> bool:
+        """Healthy; raises EngineError (with the log's tail) when it exited instead."""
+        code = self.exit_code()
+        if code is not None:
+            raise EngineError(f"{self.name} exited with code {code} while starting; log "
+                              f"{self.log}:\n{log_tail(self.log)}")
+        return healthy(self.url)
+
+    def wait_ready(self, timeout_s: float, poll_s: float = 0.2) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise EngineError(f"{self.name} not ready after {timeout_s:.0f} s; log "
+                                  f"{self.log}:\n{log_tail(self.log)}")
+            time.sleep(poll_s)
+
+    def dead(self, tail_lines: int = 0) -> str | None:
+        """Why it stopped serving (it exited), else None."""
+        code = self.exit_code()
+        if code is None:
+            return None
+        tail = f":\n{log_tail(self.log, tail_lines)}" if tail_lines else ""
+        return f"{self.name} ({self.url}) exited with code {code}; log {self.log}{tail}"
+
+    def terminate(self) -> None:
+        if self.proc is not None:
+            signal_group(self.proc, signal.SIGTERM)
+
+    def wait_gone(self, deadline: float) -> None:
+        """Until its whole group has exited or `deadline` (monotonic) passed."""
+        if self.proc is None:
+            return
+        while group_alive(self.proc) and time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.2)
+            if self.proc.poll() is not None and group_alive(self.proc):
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL what is left of the group; its watchdog then exits too."""
+        if self.proc is not None:
+            kill_group(self.proc)
+        if self.watchdog is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self.watchdog.communicate(timeout=5)
+            self.watchdog = None
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        self.terminate()
+        self.wait_gone(time.monotonic() + grace_s)
+        self.kill()

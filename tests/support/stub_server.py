@@ -35,10 +35,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import subprocess
+import os
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -178,7 +177,7 @@ def running_stub(ttft_s: float, gap_s: float, log: Path | None = None,
                  flags: tuple[str, ...] = ()) -> Iterator[str]:
     """Run this stub in its own process group on a free port; yield its base URL.
     `flags`: `--fault MODE`, `--hang`, ... (see the module docstring)."""
-    from slobench.engines.vllm.launcher import free_port, kill_group
+    from slobench.engines.process_group import ManagedProcess, free_port
 
     port = free_port()
     cmd = [sys.executable, "-m", "tests.support.stub_server", "--port", str(port),
@@ -186,20 +185,17 @@ def running_stub(ttft_s: float, gap_s: float, log: Path | None = None,
     if log is not None:
         cmd += ["--log", str(log)]
     cmd += list(flags)
-    proc = subprocess.Popen(cmd, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    # The checkout on the path: tests.support is not installed.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    stub = ManagedProcess("stub server", cmd, Path(os.devnull), url, env=env)
+    stub.start()
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("stub server did not start")
+        stub.wait_ready(10.0, poll_s=0.1)
         yield url
     finally:
-        kill_group(proc)
+        stub.kill()
 
 
 def main() -> None:

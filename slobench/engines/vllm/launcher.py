@@ -32,14 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from slobench.core.errors import EngineError
-from slobench.engines.process_group import die_with_parent as _die_with_parent
-from slobench.engines.process_group import free_port as free_port
-from slobench.engines.process_group import group_alive as _group_alive
-from slobench.engines.process_group import healthy as _healthy
-from slobench.engines.process_group import kill_group as kill_group
-from slobench.engines.process_group import log_tail as log_tail
-from slobench.engines.process_group import signal_group as _signal_group
-from slobench.engines.process_group import start_watchdog as _start_watchdog
+from slobench.engines.process_group import ManagedProcess, free_port, log_tail
 from slobench.engines.vllm.build import is_local_model
 
 ENV_PYTHON = "SLOBENCH_VLLM_PYTHON"
@@ -97,14 +90,21 @@ class LaunchSpec:
 class _Server:
     index: int
     port: int
-    log: Path
-    proc: subprocess.Popen[bytes]
-    watchdog: subprocess.Popen[bytes] | None = None
+    process: ManagedProcess
     host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.process.log
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.process.proc is not None, "started in VllmServers.start"
+        return self.process.proc
 
 
 def _cpu_sets(replicas: int) -> list[list[int]]:
@@ -179,27 +179,19 @@ class VllmServers:
             cmd = self.command(port)
             if taskset:
                 cmd = [taskset, "-c", ",".join(map(str, cpus[i])), *cmd]
-            with log.open("wb") as fh:
-                fh.write(("$ " + " ".join(cmd) + "\n").encode())
-                fh.flush()
-                proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=self._env(i, cpus),
-                                        start_new_session=True, preexec_fn=_die_with_parent)
-            self.servers.append(_Server(sp.first_replica + i, port, log, proc,
-                                        _start_watchdog(proc.pid), sp.host))
+            index = sp.first_replica + i
+            process = ManagedProcess(f"vLLM server {index}", cmd, log,
+                                     f"http://{sp.host}:{port}", env=self._env(i, cpus),
+                                     watchdog=True)
+            process.start(header=True)
+            self.servers.append(_Server(index, port, process, sp.host))
         self.wait_ready()
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.spec.startup_timeout_s
         pending = list(self.servers)
         while pending:
-            for srv in list(pending):
-                code = srv.proc.poll()
-                if code is not None:
-                    raise EngineError(f"vLLM server {srv.index} exited with code {code} while "
-                                      f"starting; log {srv.log}:\n{log_tail(srv.log)}")
-                if _healthy(srv.url):
-                    pending.remove(srv)
+            pending = [srv for srv in pending if not srv.process.ready()]
             if pending and time.monotonic() > deadline:
                 srv = pending[0]
                 raise EngineError(
@@ -210,30 +202,17 @@ class VllmServers:
 
     def dead(self) -> str | None:
         """A message when a server process has exited, else None."""
-        for srv in self.servers:
-            code = srv.proc.poll()
-            if code is not None:
-                return (f"vLLM server {srv.index} ({srv.url}) exited with code {code}; "
-                        f"log {srv.log}:\n{log_tail(srv.log, 15)}")
-        return None
+        return next((msg for srv in self.servers if (msg := srv.process.dead(15))), None)
 
     def stop(self) -> None:
         """SIGTERM every process group, SIGKILL what is left after the grace period."""
         for srv in self.servers:
-            _signal_group(srv.proc, signal.SIGTERM)
+            srv.process.terminate()
         deadline = time.monotonic() + self.spec.stop_grace_s
         for srv in self.servers:
-            while _group_alive(srv.proc) and time.monotonic() < deadline:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    srv.proc.wait(timeout=0.2)
-                if srv.proc.poll() is not None and _group_alive(srv.proc):
-                    time.sleep(0.2)
+            srv.process.wait_gone(deadline)
         for srv in self.servers:
-            kill_group(srv.proc)
-            if srv.watchdog is not None:          # its group is gone: let it exit
-                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                    srv.watchdog.communicate(timeout=5)
-                srv.watchdog = None
+            srv.process.kill()
         with _LIVE_LOCK:
             _LIVE.discard(self)
 

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from slobench.core.errors import EngineError
-from slobench.engines.vllm.launcher import (
-    _die_with_parent,
-    _healthy,
-    _signal_group,
-    free_port,
-    kill_group,
-    log_tail,
-)
+from slobench.engines.process_group import ManagedProcess, free_port
 
 
 class RouterProcess:
@@ -28,7 +16,7 @@ class RouterProcess:
         self.upstreams, self.log, self.host = upstreams, log, host
         self.port = port or free_port()
         self.startup_timeout_s = startup_timeout_s
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -39,36 +27,17 @@ class RouterProcess:
                "--port", str(self.port)]
         for u in self.upstreams:
             cmd += ["--upstream", u]
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as fh:
-            self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
-            if self.proc.poll() is not None:
-                raise EngineError(f"router exited with code {self.proc.returncode}; log "
-                                  f"{self.log}:\n{log_tail(self.log)}")
-            if _healthy(self.url):
-                return
-            if time.monotonic() > deadline:
-                raise EngineError(f"router not healthy after {self.startup_timeout_s:.0f} s; "
-                                  f"log {self.log}:\n{log_tail(self.log)}")
-            time.sleep(0.2)
+        self.process = ManagedProcess("router", cmd, self.log, self.url)
+        self.process.start()
+        self.process.wait_ready(self.startup_timeout_s)
 
     def dead(self) -> str | None:
-        if self.proc is not None and self.proc.poll() is not None:
-            return f"router exited with code {self.proc.returncode}; log {self.log}"
-        return None
+        return self.process.dead() if self.process is not None else None
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        _signal_group(self.proc, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        kill_group(self.proc)
-        self.proc = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
 
     def __enter__(self) -> RouterProcess:
         try:
