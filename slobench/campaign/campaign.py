@@ -29,9 +29,9 @@ from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tier
 from slobench.engines.sim.engine import known_backends
 from slobench.metrics.build_records import RunLabels, build_records
 from slobench.metrics.capacity import SearchConfig, capacity_search
+from slobench.metrics.gains import BASELINE, capacity_gain, geometric_mean
 from slobench.metrics.summary import capacity_summary, point_summary
 from slobench.perf.model import PerfModel
-from slobench.report.gains import geometric_mean
 from slobench.workloads.entities import Workload
 from slobench.workloads.generate import generate
 from slobench.workloads.scenario import list_scenarios, load_scenario
@@ -270,18 +270,17 @@ def probe_sessions(cfg: RunConfig, rate: float) -> int:
 
 
 def _fill_gains(writer: RunWriter, scenario: str, capacities: dict[str, float]) -> None:
-    base = capacities.get("vllm")
+    base = capacities.get(BASELINE, math.nan)
     for row in writer.summary_rows:
         if row["scenario"] == scenario and row["kind"] == "capacity":
-            ok = base is not None and base > 0
-            row["gain_vs_vllm"] = row["capacity_rps"] / base if ok else math.nan
+            row["gain_vs_vllm"] = float(capacity_gain(row["capacity_rps"], base))
 
 
 def headline_gains(writer: RunWriter) -> dict[str, float]:
     """Geometric mean over scenarios of each backend's gain over vllm."""
     gains: dict[str, list[float]] = {}
     for row in writer.summary_rows:
-        if row["kind"] == "capacity" and row["backend"] != "vllm":
+        if row["kind"] == "capacity" and row["backend"] != BASELINE:
             # NaN (vllm found no capacity) is left out by geometric_mean; 0 counts.
             gains.setdefault(row["backend"], []).append(row.get("gain_vs_vllm", math.nan))
     return {b: geometric_mean(v) for b, v in gains.items()}

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from slobench.core.errors import input_error
+from slobench.metrics.gains import capacity_gain
 from slobench.report.figures import esc
 from slobench.report.gains import (
     BASELINE,
@@ -88,8 +89,8 @@ def _run_rows(run: RunData, label: str, index: int) -> pd.DataFrame:
     rows = rows.merge(caps, on=["scenario", "backend"], how="outer")
     base_rows = rows[rows["backend"] == BASELINE].set_index("scenario")
     base = base_rows["capacity_rps_per_gpu"]
-    base = rows["scenario"].map(base.where(base > 0).to_dict()).astype(float)
-    rows["gain_vs_vllm"] = rows["capacity_rps_per_gpu"].astype(float) / base
+    base = rows["scenario"].map(base.to_dict()).astype(float)
+    rows["gain_vs_vllm"] = capacity_gain(rows["capacity_rps_per_gpu"].astype(float), base)
     base_bound = rows["scenario"].map(base_rows["capacity_bound"].to_dict())
     rows["gain_relation"] = [gain_relation(str(b), str(d)) if isinstance(d, str) else ""
                              for b, d in zip(rows["capacity_bound"], base_bound, strict=True)]

@@ -18,27 +18,12 @@ import numpy as np
 import pandas as pd
 
 from slobench.metrics.capacity import CapacityBound, bound_text
+from slobench.metrics.gains import BASELINE, capacity_gain, geometric_mean
 
-BASELINE = "vllm"
+__all__ = ["BASELINE", "geometric_mean"]
+
 SCENARIO_ORDER = ["chatbot", "coding", "summarization", "tool_calling", "reasoning", "mixed"]
 GEOMEAN_ROW = "geomean"
-
-
-def geometric_mean(values: Iterable[float]) -> float:
-    """Geometric mean; NaN entries are skipped (a scenario without a vLLM baseline).
-
-    A zero gives 0.0 (the limit: a backend with no capacity somewhere has no
-    headline gain); negative values raise ValueError since no gain is negative.
-    All-NaN or empty gives NaN.
-    """
-    kept = [float(v) for v in values if not math.isnan(float(v))]
-    if any(v < 0 for v in kept):
-        raise ValueError(f"geometric mean of negative values is undefined: {kept}")
-    if not kept:
-        return math.nan
-    if any(v == 0 for v in kept):
-        return 0.0
-    return float(math.exp(sum(math.log(v) for v in kept) / len(kept)))
 
 
 def scenario_sort_key(name: str) -> tuple[int, str]:
@@ -192,9 +177,8 @@ def capacity_table(summary: pd.DataFrame) -> pd.DataFrame:
     table = table.astype(float)
     others = [b for b in table.columns if b != BASELINE]
     if BASELINE in table.columns:
-        base = table[BASELINE].where(table[BASELINE] > 0)  # no baseline capacity: no gain
         for backend in others:
-            table[f"gain_{backend}"] = table[backend] / base
+            table[f"gain_{backend}"] = capacity_gain(table[backend], table[BASELINE])
     geo = {c: np.nan for c in table.columns}
     for column in table.columns:
         if column.startswith("gain_"):
