@@ -3,75 +3,22 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 try:                          # typer >= 0.2x carries its own copy of Click
     from typer._click import exceptions as click_errors
 except ImportError:           # older typer, on Click itself
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
-from slobench import __version__
+from slobench.cli import shell
+from slobench.cli.shell import app, command_line, console, err_console, say
 from slobench.core.errors import UserInputError
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    # Plain help: it wraps at any width (80 columns in a CI log) and never cuts a word,
-    # and no help string is parsed as markup.
-    rich_markup_mode=None,
-    help="Benchmark LLM serving against per-application latency SLOs: how many requests "
-         "per second per GPU a backend takes while the SLOs hold (vLLM vs SLOs-Serve).",
-)
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"slobench {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """slobench command line."""
-
-
-_argv: list[str] | None = None          # what run_main was given (None: sys.argv)
-
-
-SECRET_OPTIONS = ("--api-key", "--header")   # their values never reach a file
-
-
-def command_line() -> str:
-    """The command as typed, for run.json and crash logs, secrets hidden: the value of
-    --api-key, and each --header's value (its name stays)."""
-    args = list(sys.argv[1:] if _argv is None else _argv)
-    for i, a in enumerate(args):
-        flag, eq, value = a.partition("=")
-        if flag in SECRET_OPTIONS and eq:
-            args[i] = f"{flag}={_hidden(flag, value)}"
-        elif a in SECRET_OPTIONS and i + 1 < len(args):
-            args[i + 1] = _hidden(a, args[i + 1])
-    return " ".join(shlex.quote(a) for a in ["slobench", *args])
-
-
-def _hidden(flag: str, value: str) -> str:
-    return f"{value.partition(':')[0]}:***" if flag == "--header" else "***"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,8 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_main(argv: list[str] | None = None) -> int:
-    global _argv
-    _argv = argv
+    shell.argv = argv
     try:
         code = app(args=argv, standalone_mode=False)
     except UserInputError as exc:
@@ -99,14 +45,6 @@ def run_main(argv: list[str] | None = None) -> int:
         log = _crash_log()
         return say(f"internal error: {type(exc).__name__}: {exc} (full log: {log})", 1)
     return code if isinstance(code, int) else 0
-
-
-def say(problem: str, code: int) -> int:
-    """Print `slobench: problem` on one line, literally (a path with `[red]` in it stays
-    that path), and return `code`."""
-    line = " ".join(problem.split())
-    err_console.print(Text(f"slobench: {line}"), soft_wrap=True, highlight=False)
-    return code
 
 
 def _click_problem(exc: click_errors.ClickException) -> str:

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from slobench.cli import options as opt
-from slobench.cli.app import app, command_line, console
 from slobench.cli.run_output import run_and_report
+from slobench.cli.shell import app, command_line, console
 
 
 @app.command()

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from slobench.cli.app import console, err_console, say
+from slobench.cli.shell import console, err_console, say
 from slobench.core.errors import EngineError, input_error
 
 if TYPE_CHECKING:

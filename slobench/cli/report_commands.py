@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from slobench.cli import options as opt
-from slobench.cli.app import app, console
+from slobench.cli.shell import app, console
 
 
 @app.command()

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from slobench.cli.app import console, err_console, say
+from slobench.cli.shell import console, err_console, say
 from slobench.core.errors import EngineError
 
 if TYPE_CHECKING:
