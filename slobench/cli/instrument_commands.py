@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from slobench.cli import option_types as ot
 from slobench.cli import options as opt
 from slobench.cli.app import app, console, err_console, say
 from slobench.core.errors import EngineError, input_error
@@ -31,11 +32,9 @@ def profile(
     from_run: Annotated[Path | None, typer.Option(
         help="Refit from the steps a real run logged (its folder) instead of driving an "
              "engine.")] = None,
-    vllm_python: Annotated[str | None, typer.Option(help="Python with vLLM installed.")] = None,
-    vllm_arg: Annotated[list[str] | None, typer.Option(help="Extra `vllm serve` argument.")]
-    = None,
-    startup_timeout: Annotated[float, typer.Option(
-        callback=opt.STARTUP_TIMEOUT, help="Seconds to wait for /health.")] = 900.0,
+    vllm_python: ot.VllmPython = None,
+    vllm_arg: ot.VllmArgs = None,
+    startup_timeout: ot.StartupTimeout = 900.0,
 ) -> None:
     """Fit the step-time model of a real engine from the steps it runs (SPEC §6).
 

@@ -201,6 +201,13 @@ def _output_lengths(value: str) -> str | None:
     return _choice(*OUTPUT_LENGTH_MODES)(value)
 
 
+def _specs(path: Path) -> str | None:
+    from slobench.perf.specs_file import check_specs_file
+
+    check_specs_file(path)             # a bad file: one line naming the file and field
+    return None
+
+
 # -- one callback per option (shared where the option means the same in several commands)
 SCENARIO = _rule(_scenarios)
 ENGINE = _rule(_engine)
@@ -246,6 +253,7 @@ PROFILE_ENGINE = _rule(_choice("vllm"))
 MIN_ATTAINMENT = _rule(_number(0, 1))
 MAX_CAPACITY_DROP = _rule(_number(0, 1))
 MAX_P99_INCREASE = _rule(_number(0))
+SPECS = _rule(_specs)
 
 
 # -- rules between options ----------------------------------------------------------------

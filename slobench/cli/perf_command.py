@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from slobench.cli import option_types as ot
 from slobench.cli.app import app, console
 from slobench.core.errors import UserInputError, input_error
 
@@ -26,8 +27,10 @@ def parse_tokens(value: str) -> list[int]:
 
 @app.command()
 def perf(
-    model: Annotated[str, typer.Option(help="Model, e.g. llama-3-8b, opt-13b.")] = "opt-13b",
-    hardware: Annotated[str, typer.Option(help="GPU kind: a100, h100, h200.")] = "a100",
+    model: Annotated[str, typer.Option(
+        help="Model, e.g. llama-3-8b, opt-13b, or one from --specs.")] = "opt-13b",
+    hardware: Annotated[str, typer.Option(
+        help="GPU kind: a100, h100, h200, or one from --specs.")] = "a100",
     tp: Annotated[int, typer.Option(help="Tensor-parallel degree (GPUs per replica).")] = 1,
     tokens: Annotated[str, typer.Option(
         help="Batch sizes in tokens (comma list); one step is shown for each.")]
@@ -45,12 +48,15 @@ def perf(
              "else roofline), roofline, fitted.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
+    specs: ot.Specs = None,
 ) -> None:
     """Show the step time the simulator uses and its parts (linear layers, attention,
     element-wise ops, LM head, all-reduce, overhead, draft), each with the limit it hits."""
     from slobench.perf.breakdown import step_breakdown
     from slobench.perf.factory import build_perf_model
+    from slobench.perf.specs_file import use_specs_file
 
+    use_specs_file(specs)
     sizes = parse_tokens(tokens)
     _check(model, hardware, tp, sizes, decode, context, draft_steps)
     perf_model = build_perf_model(model, hardware, tp, profile)

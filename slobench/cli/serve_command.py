@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
+from slobench.cli import option_types as ot
 from slobench.cli import options as opt
 from slobench.cli.app import app, console, say
 from slobench.core.errors import EngineError
+
+if TYPE_CHECKING:
+    from slobench.engines.vllm.engine import VllmEngine
+    from slobench.sched.slos.policy import SlosConfig
 
 
 @app.command()
@@ -41,11 +47,9 @@ def serve(
     out: Annotated[Path, typer.Option(
         callback=opt.SERVE_OUT, help="Folder for server logs and the overhead files.")]
     = Path("results/serve"),
-    vllm_python: Annotated[str | None, typer.Option(help="Python with vLLM installed.")] = None,
-    vllm_arg: Annotated[list[str] | None, typer.Option(help="Extra `vllm serve` argument.")]
-    = None,
-    startup_timeout: Annotated[float, typer.Option(
-        callback=opt.STARTUP_TIMEOUT, help="Seconds to wait for /health.")] = 900.0,
+    vllm_python: ot.VllmPython = None,
+    vllm_arg: ot.VllmArgs = None,
+    startup_timeout: ot.StartupTimeout = 900.0,
 ) -> None:
     """Start replicas (and, for slos, the router) and serve until Ctrl-C.
 
@@ -56,34 +60,51 @@ def serve(
     without one is served best-effort. Exit status: 0 stopped by Ctrl-C, 1 a server
     failed, 2 bad input (nothing started).
     """
-    import time
-
-    from slobench.engines.vllm.engine import VllmEngine
-    from slobench.sched.slos.policy import SlosConfig
-
     opt.check_deployment(gpus, tp)
-    engine = VllmEngine(model, out, vllm_python=vllm_python,
-                        vllm_args=list(vllm_arg or []), replicas=replicas,
-                        gpus=gpus or tp, tp=tp, startup_timeout_s=startup_timeout)
+    engine = _engine(model, out, replicas, gpus or tp, tp, vllm_python, vllm_arg,
+                     startup_timeout)
     engine.router_host, engine.router_port = host, port
-    engine.slos_config = SlosConfig.for_real_engine(best_effort=best_effort)
-    engine.notes = lambda text: console.print(Text(text))
+    engine.slos_config = _slos_config(best_effort)
     try:
         with engine:
-            if backend == "slos":
-                console.print("calibrating on stock vLLM ...")
-                engine.calibrate(slo_scale)
-                engine.use_backend("slos")
-            console.print(Text(f"serving {backend} ({engine.served_model}): "
-                               + ", ".join(engine.urls) + "  (Ctrl-C stops)"))
-            while True:
-                time.sleep(1.0)
-                if (msg := engine.dead()) is not None:
-                    raise EngineError(msg)
+            _serve_until_dead(engine, backend, slo_scale)
     except KeyboardInterrupt:
         console.print("stopped")
     except EngineError as exc:
         raise typer.Exit(say(f"engine failed: {exc}", 1)) from None
+
+
+def _engine(model: str, out: Path, replicas: int, gpus: int, tp: int,
+            vllm_python: str | None, vllm_arg: list[str] | None,
+            startup_timeout: float) -> VllmEngine:
+    from slobench.engines.vllm.engine import VllmEngine
+
+    engine = VllmEngine(model, out, vllm_python=vllm_python,
+                        vllm_args=list(vllm_arg or []), replicas=replicas,
+                        gpus=gpus, tp=tp, startup_timeout_s=startup_timeout)
+    engine.notes = lambda text: console.print(Text(text))
+    return engine
+
+
+def _slos_config(best_effort: bool) -> SlosConfig:
+    from slobench.sched.slos.policy import SlosConfig
+
+    return SlosConfig.for_real_engine(best_effort=best_effort)
+
+
+def _serve_until_dead(engine: VllmEngine, backend: str, slo_scale: float | None) -> None:
+    """Calibrate and switch to SLOs-Serve (slos), then watch the servers until one dies
+    (EngineError) or Ctrl-C."""
+    if backend == "slos":
+        console.print("calibrating on stock vLLM ...")
+        engine.calibrate(slo_scale)
+        engine.use_backend("slos")
+    console.print(Text(f"serving {backend} ({engine.served_model}): "
+                       + ", ".join(engine.urls) + "  (Ctrl-C stops)"))
+    while True:
+        time.sleep(1.0)
+        if (msg := engine.dead()) is not None:
+            raise EngineError(msg)
 
 
 @app.command("tiny-model")

@@ -6,12 +6,15 @@ specs file (`specs_file.load_specs_file`) adds to it or overrides entries by nam
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from slobench.core.errors import input_error
 from slobench.perf.fitted import REFERENCE_PROFILES, FittedProfile
 from slobench.perf.hardware import SHIPPED_HARDWARE, HardwareSpec
 from slobench.perf.models import SHIPPED_MODELS, ModelSpec
 
 ProfileKey = tuple[str, str, int]   # (model name, hardware name, tp), names lower-case
+Spec = TypeVar("Spec", HardwareSpec, ModelSpec)
 
 
 def normalize(name: str) -> str:
@@ -54,18 +57,10 @@ class Catalog:
         return sorted(self._models)
 
     def hardware(self, name: str) -> HardwareSpec:
-        try:
-            return self._hardware[normalize(name)]
-        except KeyError:
-            raise input_error("hardware", name, "unknown; known: "
-                              + ", ".join(self.hardware_names())) from None
+        return _find(self._hardware, "hardware", name)
 
     def model(self, name: str) -> ModelSpec:
-        try:
-            return self._models[normalize(name)]
-        except KeyError:
-            raise input_error("model", name, "unknown; known: "
-                              + ", ".join(self.model_names())) from None
+        return _find(self._models, "model", name)
 
     def profile(self, model: str, hardware: str, tp: int) -> FittedProfile | None:
         """The fitted profile for exactly this deployment, or None."""
@@ -73,6 +68,13 @@ class Catalog:
 
     def profile_keys(self) -> list[ProfileKey]:
         return sorted(self._profiles)
+
+
+def _find(table: dict[str, Spec], what: str, name: str) -> Spec:
+    try:
+        return table[normalize(name)]
+    except KeyError:
+        raise input_error(what, name, "unknown; known: " + ", ".join(sorted(table))) from None
 
 
 # Module-level so a specs file loaded once (e.g. by the CLI) is seen by every lookup.

@@ -29,7 +29,9 @@ fit to it. What the data show, and so what the roofline does:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from slobench.perf.spec_fields import check_fields, positive_int
 
 GIB = 1024**3
 
@@ -53,25 +55,17 @@ class HardwareSpec:
     gemm_tile_small: int = 64       # ...or of this for batches up to gemm_tile tokens
 
     def __post_init__(self) -> None:
-        for field_name in ("peak_flops", "mem_bw", "mem_bytes", "allreduce_bw"):
-            value = getattr(self, field_name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"hardware {self.name}: {field_name} must be > 0, got {value!r}")
-        for field_name in ("compute_eff", "mem_eff", "elementwise_eff"):
-            value = getattr(self, field_name)
-            if not (isinstance(value, int | float) and 0 < value <= 1):
-                raise ValueError(
-                    f"hardware {self.name}: {field_name} must be in (0, 1], got {value!r}"
-                )
-        for field_name in ("allreduce_latency_s", "step_overhead_s", "kernel_floor_s"):
-            value = getattr(self, field_name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"hardware {self.name}: {field_name} must be >= 0, got {value!r}")
-        for field_name in ("gemm_tile", "gemm_tile_small"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"hardware {self.name}: {field_name} must be an integer "
-                                 f">= 1, got {value!r}")
+        kind = "hardware"
+        check_fields(self, kind, ("peak_flops", "mem_bw", "mem_bytes", "allreduce_bw"),
+                     lambda v: isinstance(v, int | float) and math.isfinite(v) and v > 0,
+                     "must be > 0")
+        check_fields(self, kind, ("compute_eff", "mem_eff", "elementwise_eff"),
+                     lambda v: isinstance(v, int | float) and 0 < v <= 1, "must be in (0, 1]")
+        check_fields(self, kind, ("allreduce_latency_s", "step_overhead_s", "kernel_floor_s"),
+                     lambda v: isinstance(v, int | float) and math.isfinite(v) and v >= 0,
+                     "must be >= 0")
+        check_fields(self, kind, ("gemm_tile", "gemm_tile_small"), positive_int,
+                     "must be an integer >= 1")
         if self.gemm_tile % self.gemm_tile_small:
             raise ValueError(f"hardware {self.name}: gemm_tile {self.gemm_tile} is not a "
                              f"multiple of gemm_tile_small {self.gemm_tile_small}")
@@ -131,19 +125,8 @@ H100 = HardwareSpec(
 
 # H200 141 GB: no kernel measurements found. It is the H100's chip with faster HBM3e,
 # and SPEC §6's ceilings are alike on both (769-798 TFLOP/s; copies at 0.90 of peak
-# bandwidth on each), so it takes the H100's fitted efficiencies: an ASSUMPTION.
-H200 = HardwareSpec(
-    name="h200",
-    peak_flops=989e12,
-    mem_bw=4.8e12,
-    mem_bytes=141e9,
-    compute_eff=0.74,
-    mem_eff=0.78,
-    allreduce_bw=450e9,
-    allreduce_latency_s=10e-6,
-    step_overhead_s=3e-3,
-    elementwise_eff=0.53,
-    kernel_floor_s=3.3e-6,
-)
+# bandwidth on each), so it takes the H100's fitted efficiencies: an ASSUMPTION. Only
+# the memory differs.
+H200 = replace(H100, name="h200", mem_bw=4.8e12, mem_bytes=141e9)
 
 SHIPPED_HARDWARE: tuple[HardwareSpec, ...] = (A100, H100, H200)

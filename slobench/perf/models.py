@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slobench.perf.spec_fields import check_fields, positive_int
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -28,12 +30,9 @@ class ModelSpec:
     rotary: bool = True             # rotary position embedding (Llama) vs learned (OPT)
 
     def __post_init__(self) -> None:
-        for field_name in ("layers", "hidden", "heads", "kv_heads", "intermediate", "vocab",
-                           "max_context", "bytes_per_param"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"model {self.name}: {field_name} must be an integer > 0, "
-                                 f"got {value!r}")
+        check_fields(self, "model", ("layers", "hidden", "heads", "kv_heads", "intermediate",
+                                     "vocab", "max_context", "bytes_per_param"),
+                     positive_int, "must be an integer > 0")
         if self.hidden % self.heads:
             raise ValueError(f"model {self.name}: hidden {self.hidden} is not a multiple of "
                              f"heads {self.heads}")

@@ -26,6 +26,7 @@ anything is registered, so a bad file leaves the catalog as it was.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 import typing
 from pathlib import Path
@@ -38,6 +39,8 @@ from slobench.perf.hardware import HardwareSpec
 from slobench.perf.models import ModelSpec
 
 _SECTIONS = ("hardware", "models", "profiles")
+
+log = logging.getLogger(__name__)
 
 
 def load_specs_file(path: str | Path, catalog: Catalog | None = None) -> Catalog:
@@ -75,6 +78,21 @@ def load_specs_file(path: str | Path, catalog: Catalog | None = None) -> Catalog
     for key, profile in profiles:
         target.add_profile(*key, profile)
     return target
+
+
+def check_specs_file(path: str | Path) -> None:
+    """Raise the UserInputError a bad specs file gets (one line naming the file and
+    field); register nothing."""
+    load_specs_file(path, default_catalog().copy())
+
+
+def use_specs_file(path: str | Path | None) -> None:
+    """Make a user's specs file (the CLI's --specs) usable by name in this process: its
+    entries join the default catalog every lookup uses. None: nothing to add. A command
+    that builds perf models in worker processes must load the file there too."""
+    if path is not None:
+        load_specs_file(path)
+        log.debug("specs file %s added to the catalog", path)
 
 
 def _section(source: str, data: dict[str, Any], section: str) -> list[tuple[str, dict]]:

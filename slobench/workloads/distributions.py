@@ -133,8 +133,21 @@ class Quantiles(Distribution):
         return {"points": [[q, v] for q, v in zip(self.qs, self.values, strict=True)]}
 
 
+class _Interval(Distribution):
+    """Draws between `low` and `high`, evenly spread: the mean is midway."""
+
+    low: float
+    high: float
+
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+    def params(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high}
+
+
 @dataclass(frozen=True)
-class UniformInt(Distribution):
+class UniformInt(_Interval):
     kind: ClassVar[str] = "uniform_int"
     low: int
     high: int
@@ -146,15 +159,9 @@ class UniformInt(Distribution):
         span = self.high - self.low + 1
         return float(min(self.low + math.floor(q * span), self.high))
 
-    def mean(self) -> float:
-        return (self.low + self.high) / 2
-
-    def params(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high}
-
 
 @dataclass(frozen=True)
-class Uniform(Distribution):
+class Uniform(_Interval):
     kind: ClassVar[str] = "uniform"
     low: float
     high: float
@@ -164,12 +171,6 @@ class Uniform(Distribution):
 
     def quantile(self, q: float) -> float:
         return self.low + q * (self.high - self.low)
-
-    def mean(self) -> float:
-        return (self.low + self.high) / 2
-
-    def params(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high}
 
 
 # --- building from a TOML table -------------------------------------------------

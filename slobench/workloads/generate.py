@@ -7,16 +7,19 @@ shift when the arrival process changes.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from slobench.core.errors import input_error
-from slobench.workloads.arrivals import TraceArrivals
+from slobench.workloads.arrivals import ArrivalProcess, TraceArrivals
 from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Workload
 from slobench.workloads.scenario import RequestClass, Scenario
 
 Calls = tuple[CallSpec, ...]
+
+log = logging.getLogger(__name__)
 
 
 def _single(cls: RequestClass, rng: np.random.Generator, k: int,
@@ -94,15 +97,41 @@ def generate(
     `dropped_too_long` (in sessions); no replacements are drawn, so fewer than
     `num_sessions` may remain. Session ids are 0..n-1 in start order.
     """
+    _check_args(scenario, num_sessions, max_context)
+    notes: dict[str, str] = {}
+    arrival, trace_classes = _arrival(scenario, trace_path, notes)
+    classes = scenario.classes
+    seq_arrival, seq_class, seq_lengths = np.random.SeedSequence(seed).spawn(3)
+    n = num_sessions
+    times = arrival.times(np.random.default_rng(seq_arrival), n)
+    weights = np.array([c.weight for c in classes])
+    picks = np.random.default_rng(seq_class).choice(len(classes), size=n, p=weights / weights.sum())
+    trace_lengths = arrival.lengths(n) if isinstance(arrival, TraceArrivals) else None
+    calls_of = _draw_calls(classes, picks, seq_lengths, trace_classes, trace_lengths)
+    sessions, dropped, dropped_calls = _sessions(calls_of, times, classes, picks, max_context)
+    _add_notes(notes, arrival, n, trace_classes)
+    if dropped:
+        notes["dropped_too_long"] = (f"{dropped} of {n} sessions ({dropped_calls} calls) had a "
+                                     f"call longer than max_context={max_context} tokens")
+    log.debug("%s: %d sessions drawn, %d dropped as too long", scenario.name, n, dropped)
+    return Workload(scenario=scenario.name, sessions=tuple(sessions), rate=1.0,
+                    dropped_too_long=dropped, notes=notes)
+
+
+def _check_args(scenario: Scenario, num_sessions: int, max_context: int | None) -> None:
     src = f"scenario {scenario.name}"
     if isinstance(num_sessions, bool) or not isinstance(num_sessions, int) or num_sessions < 0:
         raise input_error(src, "num_sessions", f"must be an integer >= 0, got {num_sessions!r}")
     if max_context is not None and max_context <= 0:
         raise input_error(src, "max_context", f"must be > 0, got {max_context}")
 
+
+def _arrival(scenario: Scenario, trace_path: str | Path | None,
+             notes: dict[str, str]) -> tuple[ArrivalProcess, set[str]]:
+    """The arrival process (a trace replayed over the scenario's when `trace_path` is
+    given) and the classes whose lengths come from the trace."""
     arrival = scenario.arrival
     classes = scenario.classes
-    notes: dict[str, str] = {}
     trace_classes = {c.name for c in classes if c.lengths == "trace"}
     if trace_path is not None:
         window = arrival.window if isinstance(arrival, TraceArrivals) else None
@@ -112,15 +141,14 @@ def generate(
         notes["arrival_override"] = f"replaying {trace_path} instead of {scenario.arrival.kind}"
         if len(classes) == 1 and classes[0].kind == "single":
             trace_classes.add(classes[0].name)
+    return arrival, trace_classes
 
-    seq_arrival, seq_class, seq_lengths = np.random.SeedSequence(seed).spawn(3)
-    n = num_sessions
-    times = arrival.times(np.random.default_rng(seq_arrival), n)
-    weights = np.array([c.weight for c in classes])
-    picks = np.random.default_rng(seq_class).choice(len(classes), size=n, p=weights / weights.sum())
-    trace_lengths = arrival.lengths(n) if isinstance(arrival, TraceArrivals) else None
 
-    calls_of: list[Calls | None] = [None] * n
+def _draw_calls(classes: tuple[RequestClass, ...], picks: np.ndarray,
+                seq_lengths: np.random.SeedSequence, trace_classes: set[str],
+                trace_lengths: tuple[np.ndarray, np.ndarray] | None) -> list[Calls]:
+    """Each session's calls, drawn class by class, each class from its own stream."""
+    calls_of: list[Calls | None] = [None] * len(picks)
     for ci, (cls, seq) in enumerate(zip(classes, seq_lengths.spawn(len(classes)), strict=True)):
         idx = np.flatnonzero(picks == ci)
         rng = np.random.default_rng(seq)
@@ -136,12 +164,18 @@ def generate(
             built = _single(cls, rng, len(idx), lengths)
         for i, calls in zip(idx, built, strict=True):
             calls_of[i] = calls
+    assert all(calls is not None for calls in calls_of)
+    return calls_of  # type: ignore[return-value]
 
+
+def _sessions(calls_of: list[Calls], times: np.ndarray, classes: tuple[RequestClass, ...],
+              picks: np.ndarray, max_context: int | None
+              ) -> tuple[list[SessionSpec], int, int]:
+    """The sessions that fit `max_context`, numbered in start order; the sessions and
+    calls dropped."""
     sessions: list[SessionSpec] = []
     dropped = dropped_calls = 0
-    for i in range(n):
-        calls = calls_of[i]
-        assert calls is not None
+    for i, calls in enumerate(calls_of):
         if max_context is not None and any(
                 c.prompt_tokens + c.output_tokens > max_context for c in calls):
             dropped += 1
@@ -149,7 +183,11 @@ def generate(
             continue
         sessions.append(SessionSpec(len(sessions), float(times[i]), classes[picks[i]].name,
                                     calls))
+    return sessions, dropped, dropped_calls
 
+
+def _add_notes(notes: dict[str, str], arrival: ArrivalProcess, n: int,
+               trace_classes: set[str]) -> None:
     notes["arrival"] = arrival.describe()
     notes.update(arrival.notes(n))
     if trace_classes:
@@ -157,8 +195,3 @@ def generate(
         if isinstance(arrival, TraceArrivals) and (zero := arrival.zero_token_rows(n)):
             notes["trace_zero_tokens"] = (f"{zero} of {n} replayed trace rows had 0 prompt or "
                                           "output tokens: raised to 1 token")
-    if dropped:
-        notes["dropped_too_long"] = (f"{dropped} of {n} sessions ({dropped_calls} calls) had a "
-                                     f"call longer than max_context={max_context} tokens")
-    return Workload(scenario=scenario.name, sessions=tuple(sessions), rate=1.0,
-                    dropped_too_long=dropped, notes=notes)

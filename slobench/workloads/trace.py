@@ -10,6 +10,7 @@ is read from a path the user gives; slobench never ships a copy of a trace.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from slobench.core.errors import input_error
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
@@ -91,10 +94,16 @@ def read_trace(
         raise input_error(src, "window_start_s", f"must be >= 0, got {window_start_s}")
     if window_s is not None and window_s <= 0:
         raise input_error(src, "window_s", f"must be > 0, got {window_s}")
+    rows = _read_rows(src, p)
+    if not rows:
+        raise input_error(src, None, "trace has no rows")
+    trace = _window(src, rows, window_start_s, window_s)
+    log.debug("%s: %d of %d requests in the window", src, len(trace), len(rows))
+    return trace
 
-    times: list[float] = []
-    context: list[int] = []
-    generated: list[int] = []
+
+def _read_rows(src: str, p: Path) -> list[tuple[float, int, int]]:
+    """(timestamp, context tokens, generated tokens) of every row, in file order."""
     try:
         # utf-8-sig: an Excel export starts with a BOM, which would stick to TIMESTAMP.
         with p.open(newline="", encoding="utf-8-sig") as f:
@@ -104,28 +113,32 @@ def read_trace(
                 if column not in header:
                     raise input_error(src, column, f"missing column (header: {','.join(header)})")
             # Row numbers count the header as line 1, as an editor shows them.
-            for line, row in enumerate(reader, start=2):
-                stamp = _parse_time(row["TIMESTAMP"] or "")
-                if stamp is None:
-                    raise input_error(src, f"line {line}: TIMESTAMP",
-                                      f"cannot parse {row['TIMESTAMP']!r} as a time")
-                tokens = []
-                for column in COLUMNS[1:]:
-                    value = _parse_tokens(row[column] or "")
-                    if value is None:
-                        raise input_error(src, f"line {line}: {column}",
-                                          f"expected a non-negative integer, got {row[column]!r}")
-                    tokens.append(value)
-                times.append(stamp)
-                context.append(tokens[0])
-                generated.append(tokens[1])
+            return [_parse_row(src, line, row) for line, row in enumerate(reader, start=2)]
     except UnicodeDecodeError as exc:
         raise input_error(src, None, f"not a UTF-8 text file ({exc.reason})") from None
     except OSError as exc:
         raise input_error(src, None, f"cannot read: {exc.strerror}") from None
 
-    if not times:
-        raise input_error(src, None, "trace has no rows")
+
+def _parse_row(src: str, line: int, row: dict[str, str]) -> tuple[float, int, int]:
+    stamp = _parse_time(row["TIMESTAMP"] or "")
+    if stamp is None:
+        raise input_error(src, f"line {line}: TIMESTAMP",
+                          f"cannot parse {row['TIMESTAMP']!r} as a time")
+    tokens = []
+    for column in COLUMNS[1:]:
+        value = _parse_tokens(row[column] or "")
+        if value is None:
+            raise input_error(src, f"line {line}: {column}",
+                              f"expected a non-negative integer, got {row[column]!r}")
+        tokens.append(value)
+    return stamp, tokens[0], tokens[1]
+
+
+def _window(src: str, rows: list[tuple[float, int, int]], window_start_s: float,
+            window_s: float | None) -> TraceWindow:
+    """The rows sorted by time, from the first timestamp on, inside the window."""
+    times, context, generated = zip(*rows, strict=True)
     t = np.asarray(times, dtype=float)
     order = np.argsort(t, kind="stable")  # tolerate unsorted files
     t = t[order] - t[order[0]]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from slobench.perf import build_perf_model
+from slobench.perf import build_perf_model, default_catalog, load_specs_file
 from slobench.perf.breakdown import PART_NAMES
 
 SLOBENCH = [sys.executable, "-m", "slobench.cli"]
@@ -77,4 +78,69 @@ def test_bad_perf_input_exits_2_with_one_line_naming_the_option(args: list[str],
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{option}:" in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+SPECS = """
+[hardware.MI300X]
+peak_flops = 1307e12
+mem_bw = 5.3e12
+mem_bytes = 192e9
+compute_eff = 0.6
+
+[models.tiny-llama]
+layers = 2
+hidden = 256
+heads = 4
+intermediate = 688
+vocab = 32000
+max_context = 2048
+
+[profiles.tiny-fit]
+model = "tiny-llama"
+hardware = "mi300x"
+tp = 2
+terms = [[1e-6, 0.0, 0.001]]
+"""
+
+
+@pytest.mark.parametrize(("tp", "perf_model"), [(1, "roofline"), (2, "fitted")])
+def test_perf_takes_hardware_and_models_from_a_specs_file(tmp_path: Path, tp: int,
+                                                          perf_model: str) -> None:
+    path = tmp_path / "specs.toml"
+    path.write_text(SPECS)
+    out = run_cli("perf", "--specs", str(path), "--model", "tiny-llama", "--hardware",
+                  "MI300X", "--tp", str(tp), "--tokens", "1,512", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    catalog = load_specs_file(path, default_catalog().copy())   # what the file defines
+    expected = build_perf_model("tiny-llama", "mi300x", tp, catalog=catalog)
+    assert data["perf_model"]["name"] == expected.name
+    assert (list(data["steps"][0]["parts"]) == ["profile"]) == (perf_model == "fitted")
+    for step in data["steps"]:
+        assert step["step_time_s"] == expected.step_time(step["prefill_tokens"],
+                                                         step["decode_tokens"],
+                                                         step["context_tokens"])
+
+
+def test_a_name_from_a_specs_file_is_unknown_without_it() -> None:
+    out = run_cli("perf", "--model", "tiny-llama")
+    assert out.returncode == 2 and "--model: tiny-llama: unknown" in out.stderr
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("[hardware.x]\nmem_bw = 1e12\nmem_bytes = 1e9\n", "hardware.x.peak_flops"),
+    ("[models.m]\nlayers = 2\n", "models.m."),
+    ("[hardware\n", "not valid TOML"),
+    (None, "cannot read"),
+])
+def test_bad_specs_file_exits_2_with_one_line_naming_file_and_field(
+        tmp_path: Path, text: str | None, where: str) -> None:
+    path = tmp_path / "specs.toml"
+    if text is not None:
+        path.write_text(text)
+    out = run_cli("perf", "--specs", str(path))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and where in lines[0], out.stderr
     assert "Traceback" not in out.stderr

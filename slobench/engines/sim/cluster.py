@@ -10,22 +10,23 @@ real client would be.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
 from slobench.core.outcome import CallOutcome, ProbeResult, Status
 from slobench.core.request import SchedRequest
+from slobench.engines.requests import RequestFactory
 from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
 from slobench.sched.interface import Verdict
 from slobench.sched.slos.guards import SloGuard
-from slobench.workloads.entities import CallSpec, SessionSpec, Workload
-
-RequestFactory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
+from slobench.workloads.entities import SessionSpec, Workload
 
 _ARRIVAL, _STEP_DONE, _WAKE = 0, 1, 2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, eq=False)
@@ -51,111 +52,51 @@ class SimCluster:
         self.drain_limit_s = drain_limit_s
 
     def run(self, workload: Workload, make_request: RequestFactory) -> ProbeResult:
-        heap: list[tuple[float, int, int, object]] = []
-        seq = 0
-        calls: list[_Call] = []
-        by_req: dict[int, _Call] = {}
-        timeline: list[tuple] = []
-        next_sample = [0.0] * len(self.replicas)
-        to_kick: set[int] = set()
-        tokens = [0] * len(self.replicas)
-        kicking: int | None = None         # the replica whose kick is offering calls now
-
-        def push(t: float, kind: int, obj: object) -> None:
-            nonlocal seq
-            seq += 1
-            heapq.heappush(heap, (t, seq, kind, obj))
-
-        def push_step(rep: SimReplica, t: float) -> None:
-            # A token per push: a fast-forward run cut short leaves a stale event behind.
-            tokens[rep.index] += 1
-            push(t, _STEP_DONE, (rep, tokens[rep.index]))
-
-        def sample_run(rep: SimReplica) -> None:
-            """The timeline samples the kicks inside a fast-forward run would have taken."""
-            run = rep.run
-            assert run is not None
-            waiting, running = run.queue
-            for t, kv_used in run.samples(rep.kv.total_blocks):
-                if t >= next_sample[rep.index]:
-                    next_sample[rep.index] = t + self.timeline_interval_s
-                    timeline.append((rep.index, t, waiting, running, rep.last_batch_tokens,
-                                     kv_used))
-
-        def release(session: SessionSpec, index: int, t: float) -> None:
-            req = make_request(session, index, session.calls[index], t)
-            call = _Call(session, index, req)
-            if self.slo_guard is not None:       # the policy plans on guarded SLOs
-                call.true_slo = (req.ttft_slo_s, req.phase_tpots)
-                req.sched_state["unguarded_deadline_s"] = req.ttft_deadline_s
-                req.ttft_slo_s = self.slo_guard.ttft_slo(req.ttft_slo_s)
-                req.phase_tpots = self.slo_guard.phase_tpots(req.phase_tpots)
-            calls.append(call)
-            by_req[req.rid] = call
-            push(t, _ARRIVAL, call)
-
-        def kick(rep: SimReplica, t: float) -> None:
-            nonlocal kicking
-            to_kick.discard(rep.index)
-            if rep.busy:
-                return
-            plan, dt = rep.plan_step(t)
-            kicking = rep.index     # its rejected calls go to other replicas only
-            for rejected in plan.rejected:
-                offer(by_req[rejected.rid], t)
-            kicking = None
-            if plan.items:
-                end = rep.step_end
-                push_step(rep, t + dt if end is None else end)
-            elif rep.scheduler.has_work():
-                wake = getattr(rep.scheduler, "next_wakeup", lambda _t: None)(t)
-                if wake is not None and wake > t:
-                    push(wake, _WAKE, rep)
-            if t >= next_sample[rep.index]:
-                next_sample[rep.index] = t + self.timeline_interval_s
-                waiting, running = rep.scheduler.queue_lengths()
-                tokens = rep.last_batch_tokens if plan.items else 0
-                timeline.append((rep.index, t, waiting, running, tokens, rep.kv.used_fraction))
-
-        def offer(call: _Call, t: float) -> None:
-            """Offer the call to its next replica; a call out of replicas is rejected."""
-            if call.tries >= len(call.offers):
-                call.status = Status.REJECTED
-                call.req.rejected = True
-                call.req.replica = -1
-                end_call(call, t)
-                return
-            rep = self.replicas[call.offers[call.tries]]
-            call.tries += 1
-            if rep.run is not None and rep.run.cut(t, rep.index, kicking):
-                push_step(rep, rep.run.ends[-1])    # the run stops before the new call
-            last = call.tries == len(call.offers)
-            verdict = rep.scheduler.add_request(call.req, t, last)
-            if verdict is Verdict.REJECTED:
-                offer(call, t)
-                return
-            call.req.replica = rep.index
-            if verdict is Verdict.BEST_EFFORT:
-                call.req.best_effort = True
-            to_kick.add(rep.index)
-
-        def end_call(call: _Call, t: float) -> None:
-            nxt = call.index + 1
-            if nxt < len(call.session.calls):
-                # The chain goes on even after a rejected call, so the offered load
-                # stays the workload's; the session cannot attain anyway.
-                release(call.session, nxt, t + call.session.calls[call.index].tool_delay_s)
-
+        sim = _EventLoop(self, make_request)
         for session in workload.sessions:
-            release(session, 0, session.start_s)
-
+            sim.release(session, 0, session.start_s)
         last_arrival = workload.sessions[-1].start_s if workload.sessions else 0.0
         horizon = last_arrival + self.drain_limit_s
-        now = 0.0
         for rep in self.replicas:
             rep.horizon, rep.fast_forward = horizon, self.fast_forward
+        now = sim.loop(horizon)
+        if now > horizon:
+            log.debug("drain limit of %g s ran out at t=%g s", self.drain_limit_s, now)
+        return sim.result(now, last_arrival)
+
+
+class _EventLoop:
+    """One run's state: the event heap, the calls released so far, the timeline."""
+
+    __slots__ = ("by_req", "calls", "heap", "interval", "kicking", "make_request",
+                 "next_sample", "replicas", "router", "seq", "slo_guard", "timeline",
+                 "to_kick", "tokens")
+
+    def __init__(self, cluster: SimCluster, make_request: RequestFactory) -> None:
+        n = len(cluster.replicas)
+        self.replicas = cluster.replicas
+        self.router = cluster.router
+        self.slo_guard = cluster.slo_guard
+        self.interval = cluster.timeline_interval_s
+        self.make_request = make_request
+        self.heap: list[tuple[float, int, int, object]] = []
+        self.seq = 0
+        self.calls: list[_Call] = []
+        self.by_req: dict[int, _Call] = {}
+        self.timeline: list[tuple] = []
+        self.next_sample = [0.0] * n
+        self.to_kick: set[int] = set()
+        self.tokens = [0] * n              # the live step event's token, per replica
+        self.kicking: int | None = None    # the replica whose kick is offering calls now
+
+    def loop(self, horizon: float) -> float:
+        """Process events until none is left or one lies past `horizon`; the time reached."""
+        heap, to_kick, tokens, replicas = self.heap, self.to_kick, self.tokens, self.replicas
+        heappop, offer_order = heapq.heappop, self.router.offer_order
+        offer, step_done, kick = self.offer, self.step_done, self.kick
+        now = 0.0
         while heap:
-            t, _, kind, obj = heapq.heappop(heap)
+            t, _, kind, obj = heappop(heap)
             if kind == _STEP_DONE and obj[1] != tokens[obj[0].index]:  # type: ignore[index]
                 pass            # a cut run's old end: only the kicks below may be due
             elif t > horizon:
@@ -163,33 +104,139 @@ class SimCluster:
                 break
             elif kind == _ARRIVAL:
                 now = t
-                call = obj  # type: ignore[assignment]
-                call.offers = self.router.offer_order()
-                offer(call, now)
+                obj.offers = offer_order()  # type: ignore[attr-defined]
+                offer(obj, now)  # type: ignore[arg-type]
             elif kind == _STEP_DONE:
                 now = t
-                rep = obj[0]  # type: ignore[index]
-                if rep.run is not None:
-                    sample_run(rep)
-                for req in rep.finish_step(now):
-                    end_call(by_req[req.rid], now)
-                to_kick.add(rep.index)
+                step_done(obj[0], now)  # type: ignore[index]
             else:
                 now = t
                 to_kick.add(obj.index)  # type: ignore[attr-defined]
             # Replicas start their next step only once every event of this instant is
             # in, as an engine loop picks up all requests that arrived before its step.
             while to_kick and (not heap or heap[0][0] > now):
-                kick(self.replicas[min(to_kick)], now)
+                kick(replicas[min(to_kick)], now)
+        return now
 
+    def push(self, t: float, kind: int, obj: object) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, kind, obj))
+
+    def push_step(self, rep: SimReplica, t: float) -> None:
+        # A token per push: a fast-forward run cut short leaves a stale event behind.
+        tokens = self.tokens
+        tokens[rep.index] += 1
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, _STEP_DONE, (rep, tokens[rep.index])))
+
+    def release(self, session: SessionSpec, index: int, t: float) -> None:
+        """The session's call `index` arrives at `t`."""
+        req = self.make_request(session, index, session.calls[index], t)
+        call = _Call(session, index, req)
+        if self.slo_guard is not None:
+            self._guard(call)
+        self.calls.append(call)
+        self.by_req[req.rid] = call
+        self.push(t, _ARRIVAL, call)
+
+    def _guard(self, call: _Call) -> None:
+        """The policy plans on guarded SLOs; the call keeps its true ones to be judged on."""
+        req, guard = call.req, self.slo_guard
+        assert guard is not None
+        call.true_slo = (req.ttft_slo_s, req.phase_tpots)
+        req.sched_state["unguarded_deadline_s"] = req.ttft_deadline_s
+        req.ttft_slo_s = guard.ttft_slo(req.ttft_slo_s)
+        req.phase_tpots = guard.phase_tpots(req.phase_tpots)
+
+    def step_done(self, rep: SimReplica, now: float) -> None:
+        """The replica's step (or fast-forward run) ends at `now`."""
+        if rep.run is not None:
+            self.sample_run(rep)
+        for req in rep.finish_step(now):
+            self.end_call(self.by_req[req.rid], now)
+        self.to_kick.add(rep.index)
+
+    def kick(self, rep: SimReplica, t: float) -> None:
+        """Let an idle replica plan its next step; its rejected calls go on elsewhere."""
+        self.to_kick.discard(rep.index)
+        if rep.busy:
+            return
+        plan, dt = rep.plan_step(t)
+        if plan.rejected:
+            self.kicking = rep.index     # its rejected calls go to other replicas only
+            for rejected in plan.rejected:
+                self.offer(self.by_req[rejected.rid], t)
+            self.kicking = None
+        if plan.items:
+            end = rep.step_end
+            self.push_step(rep, t + dt if end is None else end)
+        elif rep.scheduler.has_work():
+            wake = getattr(rep.scheduler, "next_wakeup", lambda _t: None)(t)
+            if wake is not None and wake > t:
+                self.push(wake, _WAKE, rep)
+        if t >= self.next_sample[rep.index]:
+            self.sample_kick(rep, t, bool(plan.items))
+
+    def sample_kick(self, rep: SimReplica, t: float, stepping: bool) -> None:
+        self.next_sample[rep.index] = t + self.interval
+        waiting, running = rep.scheduler.queue_lengths()
+        tokens = rep.last_batch_tokens if stepping else 0
+        self.timeline.append((rep.index, t, waiting, running, tokens, rep.kv.used_fraction))
+
+    def sample_run(self, rep: SimReplica) -> None:
+        """The timeline samples the kicks inside a fast-forward run would have taken."""
+        run = rep.run
+        assert run is not None
+        waiting, running = run.queue
+        next_sample = self.next_sample
+        for t, kv_used in run.samples(rep.kv.total_blocks):
+            if t >= next_sample[rep.index]:
+                next_sample[rep.index] = t + self.interval
+                self.timeline.append((rep.index, t, waiting, running, rep.last_batch_tokens,
+                                      kv_used))
+
+    def offer(self, call: _Call, t: float) -> None:
+        """Offer the call to its next replica; a call out of replicas is rejected."""
+        if call.tries >= len(call.offers):
+            self.reject(call, t)
+            return
+        rep = self.replicas[call.offers[call.tries]]
+        call.tries += 1
+        if rep.run is not None and rep.run.cut(t, rep.index, self.kicking):
+            self.push_step(rep, rep.run.ends[-1])    # the run stops before the new call
+        last = call.tries == len(call.offers)
+        verdict = rep.scheduler.add_request(call.req, t, last)
+        if verdict is Verdict.REJECTED:
+            self.offer(call, t)
+            return
+        call.req.replica = rep.index
+        if verdict is Verdict.BEST_EFFORT:
+            call.req.best_effort = True
+        self.to_kick.add(rep.index)
+
+    def reject(self, call: _Call, t: float) -> None:
+        call.status = Status.REJECTED
+        call.req.rejected = True
+        call.req.replica = -1
+        self.end_call(call, t)
+
+    def end_call(self, call: _Call, t: float) -> None:
+        nxt = call.index + 1
+        if nxt < len(call.session.calls):
+            # The chain goes on even after a rejected call, so the offered load
+            # stays the workload's; the session cannot attain anyway.
+            self.release(call.session, nxt, t + call.session.calls[call.index].tool_delay_s)
+
+    def result(self, now: float, last_arrival: float) -> ProbeResult:
         # Runs add their samples at their end: back in time order, ties by replica.
-        timeline.sort(key=itemgetter(1, 0))
-        outcomes = [self._outcome(c) for c in calls]
+        self.timeline.sort(key=itemgetter(1, 0))
+        calls = self.calls
+        outcomes = [_outcome(c) for c in calls]
         finishes = [o.finish_s for o in outcomes if not math.isnan(o.finish_s)]
         end = max(finishes, default=now)
         return ProbeResult(
             outcomes=outcomes,
-            timeline=timeline,
+            timeline=self.timeline,
             step_overheads_s=[x for r in self.replicas for x in r.step_overheads],
             replan_overheads_s=[x for r in self.replicas for x in r.replan_overheads],
             end_time_s=end,
@@ -197,37 +244,37 @@ class SimCluster:
             counters={"preemptions": sum(c.req.num_preemptions for c in calls)},
         )
 
-    @staticmethod
-    def _outcome(call: _Call) -> CallOutcome:
-        req = call.req
-        spec = call.session.calls[call.index]
-        status = call.status
-        error = ""
-        if status == Status.OK:
-            if req.best_effort:
-                status = Status.BEST_EFFORT
-            if not req.finished:
-                status = Status.TIMEOUT
-                error = "unfinished when the simulation's drain limit ran out"
-        elif status == Status.REJECTED:
-            error = "rejected by admission control on every replica offered"
-        ttft_slo, phases = call.true_slo or (req.ttft_slo_s, req.phase_tpots)
-        return CallOutcome(
-            session_id=call.session.session_id,
-            call_index=call.index,
-            stage=spec.stage,
-            request_class=call.session.request_class,
-            scheduled_s=req.arrival_s,
-            actual_send_s=req.arrival_s,
-            prompt_tokens=req.prompt_tokens,
-            expected_tokens=req.output_tokens,
-            phase_tpots=phases,
-            ttft_slo_s=ttft_slo,
-            status=str(status),
-            replica=req.replica,
-            token_times=req.token_times,
-            finish_s=req.finish_s,
-            error=error,
-            reason=(str(req.sched_state.get("why", "")) if status in
-                    (Status.REJECTED, Status.BEST_EFFORT) else ""),
-        )
+
+def _outcome(call: _Call) -> CallOutcome:
+    req = call.req
+    spec = call.session.calls[call.index]
+    status = call.status
+    error = ""
+    if status == Status.OK:
+        if req.best_effort:
+            status = Status.BEST_EFFORT
+        if not req.finished:
+            status = Status.TIMEOUT
+            error = "unfinished when the simulation's drain limit ran out"
+    elif status == Status.REJECTED:
+        error = "rejected by admission control on every replica offered"
+    ttft_slo, phases = call.true_slo or (req.ttft_slo_s, req.phase_tpots)
+    return CallOutcome(
+        session_id=call.session.session_id,
+        call_index=call.index,
+        stage=spec.stage,
+        request_class=call.session.request_class,
+        scheduled_s=req.arrival_s,
+        actual_send_s=req.arrival_s,
+        prompt_tokens=req.prompt_tokens,
+        expected_tokens=req.output_tokens,
+        phase_tpots=phases,
+        ttft_slo_s=ttft_slo,
+        status=str(status),
+        replica=req.replica,
+        token_times=req.token_times,
+        finish_s=req.finish_s,
+        error=error,
+        reason=(str(req.sched_state.get("why", "")) if status in
+                (Status.REJECTED, Status.BEST_EFFORT) else ""),
+    )
