@@ -41,6 +41,13 @@ class CallOutcome:
         return self.token_times[0] if self.token_times else math.nan
 
 
+# The rejection signal, as the client sees it (one definition: the plugin sends it, the
+# router forwards or sends it, the load generator reads it).
+STOP_REASON_REJECTED = "slos_rejected"        # stop_reason of a replica's zero-token abort
+STOP_REASON_BEST_EFFORT = "slos_best_effort"  # stop_reason on a best-effort request's chunks
+REJECTED_TYPE = "slo_rejected"                # error type of the router's rejection event
+
+
 @dataclass
 class ProbeResult:
     """What one probe returns, whatever engine ran it (engines.base.Engine.probe)."""

@@ -15,21 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# The rule's offsets are the scheduler's own (core.deadlines): one definition, re-exported.
+from slobench.core.deadlines import token_deadline_offsets
+
+__all__ = ["TOLERANCE", "call_attains", "token_deadline_offsets", "tpot_of"]
+
 TOLERANCE = 1.05
-
-
-def token_deadline_offsets(n_tokens: int, phase_tpots: Sequence[tuple[int, float]]) -> np.ndarray:
-    """Seconds after t0 by which token k+1 is due (index k), before tolerance.
-
-    phase_tpots: (first token index, 1-based; tpot seconds) per phase, ascending.
-    """
-    gaps = np.empty(n_tokens)
-    if n_tokens == 0:
-        return gaps
-    for first, tpot in phase_tpots:
-        gaps[max(first - 1, 0):] = tpot
-    gaps[0] = 0.0  # the first token is judged by TTFT
-    return np.cumsum(gaps)
 
 
 def call_attains(

@@ -3,6 +3,13 @@
 The simulator calls it directly; the vLLM plugin adapts vLLM's scheduler
 hooks to it. A policy owns one replica's queues and decides, step by step,
 which requests get how many tokens. It never does I/O.
+
+An adapter talks to a policy through these hooks only (never its queues):
+`add_request`, `schedule` (its `StepPlan` says what was rejected, preempted and
+released), `on_finished`, `on_aborted`, `serving_order`, `set_tiers`, `set_perf`,
+`queue_lengths`, `next_wakeup`; the simulator also asks `steady_decode`. The engine
+owns the KV pool (`ctx.kv`): it frees a request's blocks before `on_finished` /
+`on_aborted`, and whenever it preempts the request itself.
 """
 
 from __future__ import annotations
@@ -42,10 +49,16 @@ class StepPlan:
     rejected: list[SchedRequest] = field(default_factory=list)
     preempted: list[SchedRequest] = field(default_factory=list)
     replanned: bool = False
+    # Requests offered as PENDING that this step's re-plan decided to serve, admitted
+    # ones first, then those kept as best-effort (`req.best_effort`), each in the order
+    # decided: an engine that holds pending requests out of its queues releases these.
+    released: list[SchedRequest] = field(default_factory=list)
 
 
 # (step start time, steps from now) -> the policy would choose the same batch again.
 RepeatCheck = Callable[[float, int], bool]
+# serving_order(): (request, sort key) pairs, lower keys served first.
+ServingOrder = list[tuple[SchedRequest, tuple[int, float]]]
 
 
 class ReplicaScheduler(ABC):
@@ -66,9 +79,35 @@ class ReplicaScheduler(ABC):
     def on_finished(self, req: SchedRequest) -> None:
         """The engine finished req (its KV is already freed)."""
 
+    def on_aborted(self, req: SchedRequest) -> None:
+        """The engine dropped req unfinished (client abort, engine error; its KV is
+        already freed): take it out of whichever queue holds it. A no-op for a request
+        the policy does not hold (one it rejected). Default: as finished."""
+        self.on_finished(req)
+
     @abstractmethod
     def queue_lengths(self) -> tuple[int, int]:
         """(waiting, running) for the timeline."""
+
+    def serving_order(self) -> ServingOrder:
+        """Every request the policy serves (not pending), each with a sort key: an engine
+        that keeps its own queues (vLLM) puts the step's plan first, in plan order, then
+        the rest by this key (lower first; equal keys keep the engine's order).
+        Default: no preference (the engine's order)."""
+        return []
+
+    def set_tiers(self, tiers_s: tuple[float, ...]) -> None:
+        """The workload's TPOT tiers changed (an adapter saw a new TPOT SLO)."""
+        self.ctx.tpot_tiers_s = tiers_s
+
+    def set_perf(self, perf: PerfModel) -> None:
+        """The step-time model changed (refitted online, possibly in place): plan with it."""
+        self.ctx.perf = perf
+
+    def next_wakeup(self, now: float) -> float | None:
+        """When schedule() may decide differently with no event in between (a re-plan
+        timer); None: only after an arrival, a finish or a step."""
+        return None
 
     def steady_decode(self, plan: StepPlan, now: float) -> RepeatCheck | None:
         """Decode fast-forward (simulator only; optional). `plan` was just returned by

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 
 from slobench.core.request import SchedRequest
+from slobench.perf.model import PerfModel
 from slobench.sched.interface import (
     RepeatCheck,
     ReplicaScheduler,
@@ -128,6 +129,12 @@ class VllmPolicy(ReplicaScheduler):
     def on_finished(self, req: SchedRequest) -> None:
         self.running.remove(req)
 
+    def on_aborted(self, req: SchedRequest) -> None:
+        if req in self.running:
+            self.running.remove(req)
+        elif req in self.waiting:
+            self.waiting.remove(req)
+
     def queue_lengths(self) -> tuple[int, int]:
         return len(self.waiting), len(self.running)
 
@@ -139,9 +146,22 @@ class SarathiPolicy(VllmPolicy):
 
     def __init__(self, ctx: SchedContext) -> None:
         super().__init__(ctx)
+        self.token_budget = self._chunk_budget()
+
+    def _chunk_budget(self) -> int:
+        ctx = self.ctx
         tightest = min(ctx.tpot_tiers_s) if ctx.tpot_tiers_s else 0.05
         margin = float(ctx.options.get("sarathi_margin", 0.9))
-        self.token_budget = max(ctx.perf.max_batch_tokens(tightest * margin), 16)
+        return max(ctx.perf.max_batch_tokens(tightest * margin), 16)
+
+    # The budget follows the tightest tier and the step-time model: re-sized with either.
+    def set_tiers(self, tiers_s: tuple[float, ...]) -> None:
+        super().set_tiers(tiers_s)
+        self.token_budget = self._chunk_budget()
+
+    def set_perf(self, perf: PerfModel) -> None:
+        super().set_perf(perf)
+        self.token_budget = self._chunk_budget()
 
 
 @register_policy("vllm_spec")

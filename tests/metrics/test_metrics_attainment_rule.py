@@ -6,9 +6,13 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from slobench.core.deadlines import token_deadline
+from slobench.core import deadlines
+from slobench.core.deadlines import token_deadline, token_deadline_offset
 from slobench.core.request import SchedRequest
+from slobench.metrics import attainment
 from slobench.metrics.attainment import (
     TOLERANCE,
     call_attains,
@@ -133,7 +137,30 @@ def test_scheduler_token_deadlines_match_the_attainment_rule_without_tolerance(
     t0 = max(arrival + ttft, req.first_token_s)
     offsets = token_deadline_offsets(50, phases)
     for n in range(2, 51):
-        assert token_deadline(req, n) == pytest.approx(t0 + offsets[n - 1], rel=1e-12)
+        # One rule (core.deadlines): the scheduler's deadline is the judge's, bit for bit.
+        assert token_deadline(req, n) == t0 + offsets[n - 1]
+        assert token_deadline_offset(n, phases) == offsets[n - 1]
         # and brute force: the sum of each token's phase TPOT
         brute = t0 + sum(req.tpot_for_token(i) for i in range(2, n + 1))
         assert offsets[n - 1] + t0 == pytest.approx(brute, rel=1e-12)
+
+
+def test_attainment_judges_with_the_schedulers_own_rule() -> None:
+    assert attainment.token_deadline_offsets is deadlines.token_deadline_offsets
+
+
+@given(st.lists(st.tuples(st.integers(1, 60), st.floats(1e-3, 0.5)), min_size=1, max_size=4),
+       st.integers(0, 80))
+def test_scalar_and_vector_offsets_agree_bit_for_bit(phases: list[tuple[int, float]],
+                                                      n_tokens: int) -> None:
+    # Any ascending phase starts, repeated ones included.
+    phases_t = tuple(sorted(phases, key=lambda p: p[0]))
+    offsets = token_deadline_offsets(n_tokens, phases_t)
+    assert offsets.shape == (n_tokens,)
+    for k in range(n_tokens):
+        assert token_deadline_offset(k + 1, phases_t) == offsets[k]
+    if n_tokens:                          # the rule: sum of tpot(i), i = 2..n
+        req = SchedRequest(0, 0.0, 1, n_tokens, n_tokens, 1.0, phases_t)
+        brute = sum(req.tpot_for_token(i) for i in range(2, n_tokens + 1))
+        assert offsets[-1] == pytest.approx(brute, rel=1e-12, abs=1e-15)
+

@@ -24,12 +24,12 @@ from typing import Any
 import aiohttp
 
 from slobench.core.outcome import CallOutcome, Status
-from slobench.core.request import SchedRequest
+from slobench.core.request import SchedRequest, SloEnvelope
 from slobench.engines.http.options import LoadOptions, request_body
 from slobench.engines.http.stream import connector, stream_call
-from slobench.workloads.entities import CallSpec, SessionSpec, Workload
+from slobench.engines.requests import RequestFactory
+from slobench.workloads.entities import SessionSpec, Workload
 
-Factory = Callable[[SessionSpec, int, CallSpec, float], SchedRequest]
 PromptMaker = Callable[[int, int], "str | list[int]"]   # (tokens, seed) -> prompt
 SPIN_S = 0.001          # sleep to this much before a deadline, then yield-spin to it
 
@@ -46,15 +46,7 @@ def slo_xargs(req: SchedRequest, t0_monotonic: float, call: str = "") -> dict[st
     CLOCK_MONOTONIC (`time.monotonic()` in a server on the same machine), so a scheduler
     can compute the TTFT deadline as arrival_monotonic_s + ttft_slo_s.
     """
-    return {
-        "ttft_slo_s": req.ttft_slo_s,
-        "arrival_s": req.arrival_s,
-        "arrival_monotonic_s": t0_monotonic + req.arrival_s,
-        "tpot_phase_starts": [first for first, _ in req.phase_tpots],
-        "tpot_slos_s": [t for _, t in req.phase_tpots],
-        "expected_output_tokens": req.expected_output,
-        "call": call,
-    }
+    return SloEnvelope.for_request(req, t0_monotonic + req.arrival_s, call).to_xargs()
 
 
 @dataclass
@@ -88,7 +80,7 @@ class LoadResult:
 
 
 class OpenLoop:
-    def __init__(self, cfg: LoadGenConfig, factory: Factory) -> None:
+    def __init__(self, cfg: LoadGenConfig, factory: RequestFactory) -> None:
         self.cfg = cfg
         self.factory = factory
         self.t0 = 0.0
@@ -242,7 +234,7 @@ class OpenLoop:
                 self.outcomes.append(o)
 
 
-def run_open_loop(workload: Workload, factory: Factory, cfg: LoadGenConfig,
+def run_open_loop(workload: Workload, factory: RequestFactory, cfg: LoadGenConfig,
                   abort_check: Callable[[], str | None] | None = None) -> LoadResult:
     """Synchronous entry point: one probe, in a fresh event loop.
 

@@ -34,7 +34,16 @@ from typing import Any
 
 import aiohttp
 
-from slobench.core.outcome import Status
+from slobench.core.outcome import (
+    REJECTED_TYPE,
+    STOP_REASON_BEST_EFFORT,
+    STOP_REASON_REJECTED,
+    Status,
+)
+from slobench.engines.http.sse import chunk_tokens, parse_line
+
+__all__ = ["REJECTED_TYPE", "STOP_REASON_BEST_EFFORT", "STOP_REASON_REJECTED", "StreamResult",
+           "connector", "reconcile", "stream_call"]
 
 _HEADERS = {"Content-Type": "application/json"}
 # Idle keep-alive connections are dropped by the client before the server drops them
@@ -46,9 +55,6 @@ KEEPALIVE_S = 4.0
 def connector() -> aiohttp.TCPConnector:
     """The load generator's HTTP connection pool."""
     return aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S)
-REJECTED_TYPE = "slo_rejected"          # the router's error event for a rejected request
-STOP_REASON_BEST_EFFORT = "slos_best_effort"
-STOP_REASON_REJECTED = "slos_rejected"
 
 
 @dataclass
@@ -62,18 +68,6 @@ class StreamResult:
     best_effort: bool = False
     rejected: bool = False
     replica: int | None = None          # the router's x-slobench-replica header, if any
-
-
-def _chunk_tokens(choice: dict[str, Any]) -> int:
-    ids = choice.get("token_ids")
-    if isinstance(ids, list):
-        return len(ids)
-    logprobs = choice.get("logprobs")
-    if isinstance(logprobs, dict) and isinstance(logprobs.get("tokens"), list):
-        return len(logprobs["tokens"])
-    delta = choice.get("delta")
-    text = choice.get("text") if delta is None else (delta or {}).get("content")
-    return 1 if text else 0
 
 
 def reconcile(times: list[float], usage: int | None) -> list[float]:
@@ -99,7 +93,7 @@ def _handle_event(data: dict[str, Any], res: StreamResult, now: float) -> str | 
         res.usage_tokens = usage.get("completion_tokens", res.usage_tokens)
         res.prompt_tokens = usage.get("prompt_tokens", res.prompt_tokens)
     for choice in data.get("choices") or []:
-        n = _chunk_tokens(choice)
+        n = chunk_tokens(choice)
         res.token_times.extend([now] * n)
         stop = choice.get("stop_reason")
         if stop == STOP_REASON_BEST_EFFORT:
@@ -128,19 +122,17 @@ async def stream_call(http: aiohttp.ClientSession, url: str, body: dict[str, Any
                 return res
             async for raw in resp.content:
                 now = clock()
-                line = raw.strip()
-                if not line.startswith(b"data:"):
+                line = parse_line(raw)
+                if line is None:
                     continue
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
+                if line.done:
                     done = True
                     break
-                try:
-                    data = json.loads(payload)
-                except ValueError:
-                    res.status, res.error = Status.ERROR, f"bad JSON in stream: {payload[:200]!r}"
+                if line.event is None:
+                    res.status = Status.ERROR
+                    res.error = f"bad JSON in stream: {line.payload[:200]!r}"
                     break
-                err = _handle_event(data, res, now)
+                err = _handle_event(line.event, res, now)
                 if err:
                     res.status, res.error = Status.ERROR, err
                     break

@@ -82,12 +82,20 @@ class _Timeline:
         return limits
 
 
+def _in_edf_order(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
+                  rate_of: PrefillRate, step_of: StepOf | None
+                  ) -> tuple[list[AdmissionItem], _Timeline, dict[int, float]]:
+    """The items in EDF order, their timeline and the admitted ones' limits."""
+    order = sorted(items, key=lambda it: it.deadline_s)
+    timeline = _Timeline(now, rate_of, step_of)
+    return order, timeline, timeline.forced_limits(order, base_counts)
+
+
 def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
           kv_free_tokens: int, rate_of: PrefillRate,
           step_of: StepOf | None = None) -> AdmissionResult:
-    order = sorted(items, key=lambda it: it.deadline_s)
-    timeline = _Timeline(now, rate_of, step_of)
-    limits = timeline.forced_limits(order, base_counts)
+    """The most candidates admissible together (ties: the earliest finish), by the DP."""
+    order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, step_of)
     states: dict[tuple[int, ...], list[_State]] = {base_counts: [(0, now, None)]}
     explored = 0
     for item in order:
@@ -152,9 +160,7 @@ def admit_greedy_all(items: Sequence[AdmissionItem], base_counts: tuple[int, ...
                      kv_free_tokens: int, rate_of: PrefillRate,
                      step_of: StepOf | None = None) -> bool:
     """True when admitting every candidate is feasible (then the DP's answer is all of them)."""
-    order = sorted(items, key=lambda it: it.deadline_s)
-    timeline = _Timeline(now, rate_of, step_of)
-    limits = timeline.forced_limits(order, base_counts)
+    order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, step_of)
     t, counts, kv = now, base_counts, 0
     for item in order:
         counts, t, done = timeline.step(t, counts, item)

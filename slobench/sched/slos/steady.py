@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from slobench.sched.interface import RepeatCheck, StepPlan
+from slobench.sched.slos.replan import pending_would_expire
 
 if TYPE_CHECKING:
     from slobench.sched.slos.policy import SlosPolicy
@@ -28,7 +29,7 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
     pending = bool(policy.pending)
     if pending and (policy.arrivals > cfg.replan_arrivals
                     or policy.finishes > cfg.replan_finishes
-                    or policy._pending_would_expire(now)):
+                    or pending_would_expire(policy, now)):
         return None
     counts = [0] * len(policy.planner.tiers_s)
     caches = []

@@ -8,6 +8,7 @@ import sys
 
 PLUGIN_IMPORTS = ("slobench.engines.vllm.plugin.config", "slobench.engines.vllm.plugin.steplog",
                   "slobench.engines.vllm.plugin.mirror",
+                  "slobench.engines.vllm.plugin.core_setup",
                   "slobench.perf.feedback", "slobench.perf.measured", "slobench.perf.fitted",
                   "slobench.sched.slos.policy", "slobench.sched.interface")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from slobench.core.request import SloEnvelope
 from slobench.engines.vllm.plugin.mirror import NO_SLO_TTFT_S, mirror_request
 from slobench.sched.slos.guards import SloGuard
 
-XARGS = {"ttft_slo_s": 0.2, "tpot_phase_starts": [1, 11], "tpot_slos_s": [0.05, 0.1],
-         "expected_output_tokens": 30, "call": "7:2"}
+XARGS = SloEnvelope.from_xargs({"ttft_slo_s": 0.2, "tpot_phase_starts": [1, 11],
+                                 "tpot_slos_s": [0.05, 0.1], "expected_output_tokens": 30,
+                                 "call": "7:2"})
 
 
 def test_the_slo_is_planned_guarded_and_the_clients_deadline_kept() -> None:
@@ -28,7 +30,8 @@ def test_without_a_guard_the_slo_stands_as_sent() -> None:
 @pytest.mark.parametrize("xargs", [{}, {"ttft_slo_s": "fast"},
                                    {"ttft_slo_s": 0.2, "tpot_slos_s": []},
                                    {"ttft_slo_s": 0.2, "tpot_phase_starts": [1, 5],
-                                    "tpot_slos_s": [0.05]}])
+                                    "tpot_slos_s": [0.05]},
+                                   {"ttft_slo_s": 0.2, "tpot_slos_s": ["slow"]}])
 def test_an_incomplete_slo_is_served_best_effort(xargs: dict) -> None:
-    sr = mirror_request(0, xargs, 0.0, 64, 40, SloGuard(0.9, 0.01))
+    sr = mirror_request(0, SloEnvelope.from_xargs(xargs), 0.0, 64, 40, SloGuard(0.9, 0.01))
     assert not sr.has_slo and sr.ttft_slo_s == NO_SLO_TTFT_S

@@ -38,21 +38,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from slobench.core.outcome import STOP_REASON_BEST_EFFORT, STOP_REASON_REJECTED
 from slobench.engines.vllm.plugin.steplog import ENV_OVERHEAD_DIR, ENV_REPLICA
 from slobench.perf.fitted import FittedProfile
 from slobench.perf.measured import MeasuredModel
 from slobench.perf.model import PerfModel
+from slobench.sched.slos.config import SlosConfig
 from slobench.sched.slos.guards import SloGuard
-from slobench.sched.slos.policy import SlosConfig
 
-__all__ = ["ENV_OVERHEAD_DIR", "ENV_REPLICA"]
+# The steplog's variables and core's rejection signal, re-exported: what the plugin is told.
+__all__ = ["ENV_OVERHEAD_DIR", "ENV_REPLICA", "STOP_REASON_BEST_EFFORT", "STOP_REASON_REJECTED"]
 
 ENV_CONFIG = "SLOBENCH_SLOS_CONFIG"
 SCHEDULER_CLS = "slobench.engines.vllm.plugin.scheduler.SlosScheduler"
 # Stock vLLM's scheduler, unchanged, logging its steps (recording.py).
 RECORDING_CLS = "slobench.engines.vllm.plugin.recording.RecordingScheduler"
-STOP_REASON_REJECTED = "slos_rejected"
-STOP_REASON_BEST_EFFORT = "slos_best_effort"
 REPO_ROOT = Path(__file__).resolve().parents[4]   # holds the slobench package
 
 

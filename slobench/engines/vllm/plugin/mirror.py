@@ -1,41 +1,32 @@
 """A vLLM request's mirror in the SLOs-Serve core (pure: no vLLM import).
 
-The SLO comes from the request's `vllm_xargs` (the load generator's `slo_xargs`): TTFT
-SLO, TPOT per output phase, expected output length and the call's key; the core plans
-against it tightened by the replica's guard (`SloGuard`) and keeps the client's own
-deadline for the audit. A request without a complete SLO is served best-effort.
+The SLO comes from the request's SLO envelope (`core.request.SloEnvelope`, read from its
+`vllm_xargs`): TTFT SLO, TPOT per output phase, expected output length and the call's
+key; the core plans against it tightened by the replica's guard (`SloGuard`) and keeps
+the client's own deadline for the audit. A request without a complete SLO is served
+best-effort.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from slobench.core.request import SchedRequest
+from slobench.core.request import SchedRequest, SloEnvelope
 from slobench.sched.slos.guards import SloGuard
 
 NO_SLO_TTFT_S = 1e9          # best-effort mirrors: deadlines that never bind
 NO_SLO_TPOT_S = 1e9
 
 
-def mirror_request(rid: int, xargs: dict[str, Any], arrival_s: float, prompt_tokens: int,
+def mirror_request(rid: int, slo: SloEnvelope, arrival_s: float, prompt_tokens: int,
                    max_tokens: int, guard: SloGuard) -> SchedRequest:
-    has_slo = isinstance(xargs.get("ttft_slo_s"), int | float)
-    phases: tuple[tuple[int, float], ...] = ((1, NO_SLO_TPOT_S),)
-    if has_slo:
-        starts = list(xargs.get("tpot_phase_starts") or [1])
-        tpots = list(xargs.get("tpot_slos_s") or [])
-        if tpots and len(starts) == len(tpots):
-            phases = guard.phase_tpots(tuple(
-                (int(f), float(t)) for f, t in zip(starts, tpots, strict=True)))
-        else:
-            has_slo = False
-    expected = int(xargs.get("expected_output_tokens") or max_tokens)
-    ttft_slo = float(xargs["ttft_slo_s"]) if has_slo else NO_SLO_TTFT_S
+    ttft_slo = slo.ttft_slo_s if slo.complete else None      # None: best-effort
+    phases = (guard.phase_tpots(slo.phase_tpots) if ttft_slo is not None
+              else ((1, NO_SLO_TPOT_S),))
+    expected = slo.expected_output_tokens or max_tokens
     sr = SchedRequest(rid=rid, arrival_s=arrival_s, prompt_tokens=prompt_tokens,
                       output_tokens=max_tokens, expected_output=max(1, expected),
-                      ttft_slo_s=guard.ttft_slo(ttft_slo) if has_slo else ttft_slo,
-                      phase_tpots=phases, has_slo=has_slo)
-    sr.sched_state["call"] = xargs.get("call")
-    if has_slo and guard.active:
+                      ttft_slo_s=NO_SLO_TTFT_S if ttft_slo is None else guard.ttft_slo(ttft_slo),
+                      phase_tpots=phases, has_slo=ttft_slo is not None)
+    sr.sched_state["call"] = slo.call
+    if ttft_slo is not None and guard.active:
         sr.sched_state["unguarded_deadline_s"] = arrival_s + ttft_slo
     return sr

@@ -18,6 +18,11 @@ enforces the core's step plan:
 - the core plans with a step-time profile refitted from this engine's own steps
   (`slobench.perf.feedback`), each of which the recording base class logs.
 
+It talks to the core through the policy interface only (`sched.interface`): the plan
+names the requests to release and to reject, `serving_order` the order of the rest,
+`on_finished` / `on_aborted` / `set_tiers` / `set_perf` keep the core's view current;
+the core is built from the plugin's config in `core_setup.py`.
+
 Speculative decoding (`--spec-tokens`, vLLM's n-gram drafter): a due decode's cap is its
 tier's draft length plus one; decodes ahead of schedule verify none. Not enforced: the
 core's own best-effort preemptions (vLLM's allocator preempts, best-effort first).
@@ -25,6 +30,7 @@ core's own best-effort preemptions (vLLM's allocator preempts, best-effort first
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -32,54 +38,28 @@ from typing import Any
 from vllm.v1.engine import EngineCoreOutput, EngineCoreOutputs, FinishReason
 from vllm.v1.request import Request, RequestStatus
 
-from slobench.core.request import SchedRequest
-from slobench.engines.vllm.plugin.config import (
-    DEFAULT_FEEDBACK_QUANTILE,
-    STOP_REASON_BEST_EFFORT,
-    STOP_REASON_REJECTED,
-    load_plugin_config,
-    perf_from_dict,
-)
+from slobench.core.outcome import STOP_REASON_BEST_EFFORT, STOP_REASON_REJECTED
+from slobench.core.request import SchedRequest, SloEnvelope
+from slobench.engines.vllm.plugin.config import load_plugin_config
+from slobench.engines.vllm.plugin.core_setup import build_core
 from slobench.engines.vllm.plugin.mirror import mirror_request
 from slobench.engines.vllm.plugin.recording import RecordingScheduler
 from slobench.engines.vllm.plugin.steplog import StepShape
-from slobench.perf.feedback import OnlineStepModel
-from slobench.sched.interface import SchedContext, Verdict
-from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
-from slobench.sched.slos.guards import SloGuard
-from slobench.sched.slos.policy import SlosConfig, SlosPolicy
+from slobench.sched.interface import StepPlan, Verdict
+
+log = logging.getLogger(__name__)
+# vLLM statuses of a request that ran to its end (else it was aborted, or never ran).
+_RAN_TO_END = frozenset(getattr(RequestStatus, name) for name in (
+    "FINISHED_STOPPED", "FINISHED_LENGTH_CAPPED", "FINISHED_REPETITION")
+    if hasattr(RequestStatus, name))
 
 
 class SlosScheduler(RecordingScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cfg = load_plugin_config()
-        if "perf" not in cfg:
-            raise RuntimeError("SlosScheduler needs $SLOBENCH_SLOS_CONFIG with a 'perf' "
-                               "model (slobench writes it from calibration)")
-        calibrated = perf_from_dict(cfg["perf"])
-        # The core plans with a step-time model refitted from this engine's own steps
-        # (slobench.perf.feedback), starting from the calibrated one; `feedback: false`
-        # keeps the calibrated model.
-        self._online = (OnlineStepModel(calibrated, quantile=float(cfg.get(
-            "feedback_quantile", DEFAULT_FEEDBACK_QUANTILE)))
-            if cfg.get("feedback", True) else None)
-        self._perf = self._online or calibrated
-        self._same_host = bool(cfg.get("same_host", False))
-        self._guard = SloGuard(float(cfg.get("slo_guard") or 1.0),
-                               float(cfg.get("guard_s") or 0.0))
         engine_tokens = int(self.cache_config.num_gpu_blocks) * int(self.block_size)
-        kv_tokens = int(cfg.get("kv_tokens") or engine_tokens)
-        slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
-                       if k in SlosConfig.__dataclass_fields__}
-        # TPOT tiers: the configured ones plus every TPOT SLO requests bring; until the
-        # first is known the planner gets a placeholder tier (nothing decodes then).
-        self._tier_set: set[float] = {float(t) for t in cfg.get("tpot_tiers_s") or ()}
-        self._tiers: tuple[float, ...] = tuple(sorted(self._tier_set)) or (1.0,)
-        ctx = SchedContext(perf=self._perf, kv=BlockPool(max(1, kv_tokens // BLOCK_SIZE)),
-                           tpot_tiers_s=self._tiers,
-                           options={"slos": SlosConfig(**slos_fields)})
-        self.policy = SlosPolicy(ctx)
+        self._core = build_core(load_plugin_config(), engine_tokens)
+        self.policy = self._core.policy
         self._orig_max_tokens = self.max_num_scheduled_tokens
         self._mirror: dict[str, SchedRequest] = {}        # vLLM request id -> mirror
         self._vreq: dict[int, Request] = {}               # mirror rid -> vLLM request
@@ -96,40 +76,32 @@ class SlosScheduler(RecordingScheduler):
         if known or request.request_id not in self.requests:
             return                                  # a streaming-input update: not ours
         now = time.monotonic()
-        sr, slo = self._make_mirror(request, now)
-        last_try = bool(slo.get("last_try", True))
+        sp = request.sampling_params
+        xargs = dict(sp.extra_args or {}) if sp is not None else {}
+        slo = SloEnvelope.from_xargs(xargs)
+        sr = self._make_mirror(request, slo, now)
+        last_try = slo.last_try is not False        # not said: no other replica is offered it
         verdict = self.policy.add_request(sr, now, last_try)
         if sr.has_slo:
-            self._add_tier(sr)
-        self._log_request(request, sr, slo, verdict, now, last_try)
+            self._core.learn_tiers(sr)
+        self._log_request(request, sr, xargs, verdict, now, last_try)
         if verdict == Verdict.PENDING:
             self._take_out_of_waiting(request)
             self._held[request.request_id] = request
         elif verdict == Verdict.BEST_EFFORT:
             request.stop_reason = STOP_REASON_BEST_EFFORT
 
-    def _make_mirror(self, request: Request, now: float) -> tuple[SchedRequest, dict]:
-        sp = request.sampling_params
-        xargs = dict(sp.extra_args or {}) if sp is not None else {}
+    def _make_mirror(self, request: Request, slo: SloEnvelope, now: float) -> SchedRequest:
         # The engine's own arrival (wall clock of the API server) on this clock.
         arrival = now - max(0.0, time.time() - float(request.arrival_time))
-        if self._same_host and isinstance(xargs.get("arrival_monotonic_s"), (int, float)):
-            arrival = float(xargs["arrival_monotonic_s"])
-        sr = mirror_request(self._next_rid, xargs, arrival, int(request.num_prompt_tokens),
-                            int(request.max_tokens), self._guard)
+        if self._core.same_host and slo.arrival_monotonic_s is not None:
+            arrival = slo.arrival_monotonic_s
+        sr = mirror_request(self._next_rid, slo, arrival, int(request.num_prompt_tokens),
+                            int(request.max_tokens), self._core.guard)
         self._next_rid += 1
         self._mirror[request.request_id] = sr
         self._vreq[sr.rid] = request
-        return sr, xargs
-
-    def _add_tier(self, sr: SchedRequest) -> None:
-        """A TPOT SLO the planner has not seen: the core re-plans with it."""
-        new = {t for _, t in sr.phase_tpots} - self._tier_set
-        if not new:
-            return
-        self._tier_set |= new
-        self._tiers = tuple(sorted(self._tier_set))
-        self.policy.set_tiers(self._tiers)
+        return sr
 
     def _take_out_of_waiting(self, request: Request) -> None:
         for queue in (self.waiting, self.kv_holding_waiting):
@@ -152,17 +124,19 @@ class SlosScheduler(RecordingScheduler):
         self.max_num_scheduled_tokens = self._orig_max_tokens
 
     def _predicted_step_s(self, shape: StepShape) -> float:
-        return self._perf.step_time(shape.prefill_tokens, shape.decode_tokens,
-                                    shape.context_tokens)
+        return self._core.perf.step_time(shape.prefill_tokens, shape.decode_tokens,
+                                         shape.context_tokens)
 
     def _step_measured(self, shape: StepShape, step_s: float) -> None:
         """Each measured step teaches the online model; a refit rebuilds the planner."""
-        if self._online is not None and self._online.observe(
+        online = self._core.online
+        if online is not None and online.observe(
                 shape.prefill_tokens, shape.decode_tokens, shape.context_tokens, step_s,
                 shape.prefill_pairs):
-            self.policy.refresh_models()
+            self.policy.set_perf(online)            # refitted in place: re-plan with it
+            log.debug("step-time model refitted: %s", online.coef)
             self._log({"event": "perf_model", "t": time.monotonic(),
-                       "coef": self._online.coef, "inflation": self._online.inflation})
+                       "coef": online.coef, "inflation": online.inflation})
 
     def _sync(self, now: float) -> None:
         """Progress from vLLM into the mirrors; newly finished requests leave the core."""
@@ -172,7 +146,7 @@ class SlosScheduler(RecordingScheduler):
                 continue
             computed = int(req.num_computed_tokens)
             if computed < sr.num_computed:          # vLLM preempted it (recompute)
-                self.policy.ctx.kv.free(sr)
+                self._core.kv.free(sr)
                 sr.num_preemptions += 1
             sr.num_computed = computed
             generated = int(req.num_output_tokens)
@@ -180,11 +154,10 @@ class SlosScheduler(RecordingScheduler):
                 sr.first_token_s = now
             sr.generated = generated
 
-    def _enforce(self, plan: Any) -> int:
-        """Release admitted requests into vLLM's queues, order them as the plan does;
-        returns the step's token budget."""
-        pol = self.policy
-        for sr in [*pol.admitted, *pol.best_effort]:
+    def _enforce(self, plan: StepPlan) -> int:
+        """Release the requests the core now serves into vLLM's queues, order them as the
+        plan does; returns the step's token budget."""
+        for sr in plan.released:
             req = self._vreq.get(sr.rid)
             if req is not None and self._held.pop(req.request_id, None) is not None:
                 if sr.best_effort:
@@ -199,10 +172,8 @@ class SlosScheduler(RecordingScheduler):
             rid = self._vreq[sr.rid].request_id
             rank[rid] = (0, i)
             self._caps[rid] = self._caps.get(rid, 0) + n
-        for sr in pol.admitted:
-            rank.setdefault(self._vreq[sr.rid].request_id, (1, sr.ttft_deadline_s))
-        for k, sr in enumerate(pol.best_effort):
-            rank.setdefault(self._vreq[sr.rid].request_id, (2, k))
+        for sr, key in self.policy.serving_order():     # the rest after the plan's
+            rank.setdefault(self._vreq[sr.rid].request_id, key)
         far = (3, 0)
         self.running.sort(key=lambda r: rank.get(r.request_id, far))
         if len(self.waiting) > 1 and hasattr(self.waiting, "clear"):
@@ -268,18 +239,17 @@ class SlosScheduler(RecordingScheduler):
                 self._forget(rid, sr)
 
     def _forget(self, rid: str, sr: SchedRequest) -> None:
-        pol = self.policy
         times = self._token_t.pop(rid, [])
         self._log({"event": "finished", "id": rid, "t": time.monotonic(),
                    "best_effort": sr.best_effort, "preemptions": sr.num_preemptions,
                    "token_t": [round(t, 5) for t in times]})
         self._mirror.pop(rid, None)
-        self._vreq.pop(sr.rid, None)
-        pol.ctx.kv.free(sr)
-        if sr in pol.pending:
-            pol.pending.remove(sr)
-        elif sr in pol.admitted or sr in pol.best_effort:
-            pol.on_finished(sr)
+        req = self._vreq.pop(sr.rid, None)
+        self._core.kv.free(sr)
+        if req is not None and req.status in _RAN_TO_END:
+            self.policy.on_finished(sr)
+        else:                       # aborted, or rejected (then the core holds it nowhere)
+            self.policy.on_aborted(sr)
 
     def get_request_counts(self) -> tuple[int, int]:
         running, waiting = super().get_request_counts()

@@ -22,25 +22,23 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 from collections import Counter
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-REJECTED_TYPE = "slo_rejected"
+from slobench.core.outcome import REJECTED_TYPE
+from slobench.core.request import with_last_try
+from slobench.engines.http.sse import event_tokens, parse_line
+
+__all__ = ["REJECTED_TYPE", "REPLICA_HEADER", "Router", "main"]
+
+log = logging.getLogger(__name__)
+
 REPLICA_HEADER = "x-slobench-replica"
 _COMPLETION_PATHS = ("/v1/completions", "/v1/chat/completions")
-
-
-def _has_token(data: dict[str, Any]) -> bool:
-    for choice in data.get("choices") or []:
-        if choice.get("token_ids") or choice.get("text"):
-            return True
-        delta = choice.get("delta")
-        if isinstance(delta, dict) and delta.get("content"):
-            return True
-    return False
 
 
 class Router:
@@ -100,7 +98,7 @@ class Router:
         for k, idx in enumerate(order):
             last = k == len(order) - 1
             offer = dict(body)
-            offer["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "last_try": last}
+            offer["vllm_xargs"] = with_last_try(body.get("vllm_xargs"), last)
             self.forwarded[idx] += 1
             url = self.upstreams[idx] + request.path
             if stream:
@@ -111,6 +109,7 @@ class Router:
                 return resp
             self.rejected[idx] += 1
         self.rejected_final += 1
+        log.debug("request rejected by all %d replicas", len(order))
         return await self._send_rejection(request, stream)
 
     async def _offer_stream(self, request: web.Request, idx: int, url: str,
@@ -123,20 +122,17 @@ class Router:
                                     content_type=up.content_type)
             head: list[bytes] = []
             started = False
-            async for line in up.content:
-                head.append(line)
-                text = line.strip()
-                if not text.startswith(b"data:"):
+            async for raw in up.content:
+                head.append(raw)
+                line = parse_line(raw)
+                if line is None:
                     continue
-                payload = text[5:].strip()
-                if payload == b"[DONE]":
+                if line.done:
                     break
-                try:
-                    data = json.loads(payload)
-                except ValueError:
+                if line.event is None:
                     started = True            # not ours to judge: pass it through
                     break
-                if "error" in data or _has_token(data):
+                if "error" in line.event or event_tokens(line.event):
                     started = True
                     break
             if not started:

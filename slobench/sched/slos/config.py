@@ -1,0 +1,54 @@
+"""SLOs-Serve's knobs (pure data: the plugin's config and the campaign build it too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SlosConfig:
+    """Knobs of SLOs-Serve; defaults follow the paper where it gives them (and suit the
+    simulator; `for_real_engine` gives the settings for a real engine)."""
+
+    replan_arrivals: int = 10        # re-plan when more than this many arrived ...
+    replan_finishes: int = 6         # ... or more than this many finished ...
+    replan_interval_s: float = 0.1   # ... or this much time passed
+    best_effort: bool = True         # keep DP-rejected requests as best-effort on the last try
+    margin: float = 1.0              # plan steps at this share of the tightest TPOT
+    alpha: float = 0.0               # speculative acceptance rate (0: no speculation)
+    max_draft: int = 1
+    max_candidates: int = 64         # new requests one DP considers (EDF-first)
+    kv_reserve_frac: float = 0.98    # share of KV blocks admission may reserve
+    kv_peak_model: bool = True       # admit against the admitted set's future KV peak
+    idle_step_s: float = 0.2         # longest prefill-only step when nothing decodes
+    max_step_tokens: int = 8192      # cap on one step's tokens
+    slack_tiers: bool = True         # plan decodes ahead of schedule in a looser tier
+    # How far a step may stretch past the planned step into decode slack (a multiple).
+    # Unbounded in the simulator, whose step times are exact; a real engine's are not.
+    max_stretch: float = float("inf")
+    # A decode waits for a later step only if its deadline is more than this many
+    # planned steps beyond the next one: 0 in the simulator (exact step times); a real
+    # engine's steps overrun now and then, and a deferred decode has no slack left.
+    decode_guard_steps: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.margin <= 1:
+            raise ValueError(f"margin must be in (0, 1], got {self.margin}")
+        if self.replan_interval_s <= 0:
+            raise ValueError("replan_interval_s must be > 0")
+        if self.max_candidates < 1:
+            raise ValueError("max_candidates must be >= 1")
+        if self.decode_guard_steps < 0:
+            raise ValueError(f"decode_guard_steps must be >= 0, got {self.decode_guard_steps}")
+        if self.max_stretch < 1:
+            raise ValueError(f"max_stretch must be >= 1, got {self.max_stretch}")
+
+    @classmethod
+    def for_real_engine(cls, **overrides: Any) -> SlosConfig:
+        """Settings for a real engine, whose step times are measured, not exact: steps
+        do not stretch into decode slack, decodes keep a step of guard, and steps are
+        planned at 80% of the tightest TPOT (the plugin also corrects the step-time
+        line online)."""
+        return cls(**{"margin": 0.8, "max_stretch": 1.0, "decode_guard_steps": 1.0,
+                      **overrides})

@@ -1,0 +1,173 @@
+"""SLOs-Serve's re-plans: when one falls due, and the admission decision it makes (SPEC §7).
+
+A re-plan runs the admission DP (`admission.py`) over the admitted requests (forced in)
+and the most urgent pending ones (EDF first, at most `max_candidates`), against the KV
+the admitted set leaves at its future peak (`kv_peak.py`) and the prefill rate the tier
+planner leaves beside the decodes. Each candidate is admitted, kept as best-effort (on
+its last try, if the policy keeps any) or rejected; the audit records why it was not
+admitted (`why.py`). The per-step batch is `policy.py`'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slobench.core.request import SchedRequest
+from slobench.sched.interface import StepPlan
+from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
+from slobench.sched.slos.kv_peak import admitted_peak_kv
+from slobench.sched.slos.why import rejection_reason
+
+if TYPE_CHECKING:
+    from slobench.sched.slos.policy import SlosPolicy
+
+
+def reservation(req: SchedRequest) -> int:
+    """KV tokens admission reserves for req: its prompt and its (predicted) output."""
+    return req.prompt_tokens + max(req.expected_output, req.generated + 1)
+
+
+def replan_due(policy: SlosPolicy, now: float) -> bool:
+    if not policy.pending:
+        return False
+    if not any(r.generated for r in policy.admitted):
+        return True  # nothing decoding: deciding now costs no TPOT
+    cfg = policy.cfg
+    return (policy.arrivals > cfg.replan_arrivals
+            or policy.finishes > cfg.replan_finishes
+            or now - policy.last_replan >= cfg.replan_interval_s
+            or pending_would_expire(policy, now))
+
+
+def pending_would_expire(policy: SlosPolicy, now: float) -> bool:
+    """Beyond the paper's triggers: a pending request whose TTFT deadline would pass
+    before the time trigger fires is decided now (tight TTFT SLOs, e.g. reasoning)."""
+    urgent_before = (policy.last_replan + policy.cfg.replan_interval_s
+                     + policy.planner.tiers_s[-1])
+    return min(r.ttft_deadline_s for r in policy.pending) < urgent_before
+
+
+def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
+    """Decide the pending candidates; rejections go to `plan.rejected`, the requests it
+    serves to `plan.released` (admitted first, then best-effort)."""
+    policy.arrivals = policy.finishes = 0
+    policy.last_replan = now
+    planner, cfg = policy.planner, policy.cfg
+    counts, items = _admitted_items(policy, now)
+    policy.pending.sort(key=lambda r: r.ttft_deadline_s)
+    candidates = policy.pending[: cfg.max_candidates]
+    policy.pending = policy.pending[cfg.max_candidates:]
+    by_key: dict[int, SchedRequest] = {}
+    for r in candidates:
+        by_key[r.rid] = r
+        items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed,
+                                   reservation(r), planner.tier_of(r.current_tpot_s),
+                                   forced=False))
+    kv_free = policy.kv_cap_tokens - _admitted_kv_peak(policy, now)
+    base = tuple(counts)
+
+    def rate_of(counts: tuple[int, ...]) -> float:
+        return planner.plan(counts).prefill_rate
+
+    tightest_step = _first_step_s(policy, now, items, planner.tiers_s[0] * cfg.margin)
+
+    def step_of(counts: tuple[int, ...]) -> float:
+        # First tokens come at step ends: steps run at the tightest tier's pace while
+        # anything decodes; with nothing decoding they are cut to promised deadlines.
+        return tightest_step if any(counts) else 0.0
+
+    if admit_greedy_all(items, base, now, kv_free, rate_of, step_of):
+        chosen = set(by_key)
+    else:
+        chosen = set(admit(items, base, now, kv_free, rate_of, step_of).admitted)
+    forced = [it for it in items if it.forced]
+    for item in items:
+        r = by_key.get(item.key) if not item.forced else None
+        if r is not None and r.rid not in chosen:
+            r.sched_state["why"] = rejection_reason(
+                item, forced, base, now, kv_free, rate_of, step_of,
+                r.sched_state.get("unguarded_deadline_s"))
+    _settle(policy, candidates, chosen, plan)
+    plan.replanned = True
+
+
+def _admitted_items(policy: SlosPolicy, now: float) -> tuple[list[int], list[AdmissionItem]]:
+    """The admitted requests as the DP sees them: decodes as counts per tier (in the
+    tier their slack allows), the rest as forced items."""
+    planner = policy.planner
+    counts = [0] * len(planner.tiers_s)
+    items: list[AdmissionItem] = []
+    for r in policy.admitted:
+        tier = planner.tier_of(r.current_tpot_s)
+        if r.generated and r.tokens_needed <= 1:
+            counts[_slack_tier(policy, r, tier, now)] += 1
+        else:
+            items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
+                                       tier, forced=True))
+    return counts, items
+
+
+def _settle(policy: SlosPolicy, candidates: list[SchedRequest], chosen: set[int],
+            plan: StepPlan) -> None:
+    """Apply the decision to each candidate, in EDF order."""
+    admitted: list[SchedRequest] = []
+    kept: list[SchedRequest] = []
+    for r in candidates:
+        if r.rid in chosen:
+            policy.admitted.append(r)
+            policy.kv_reserved += reservation(r)
+            r.sched_state["reserved"] = reservation(r)
+            policy.admission_stats["admitted"] += 1
+            admitted.append(r)
+        elif policy.cfg.best_effort and r.sched_state.get("last_try", True):
+            policy.make_best_effort(r)
+            kept.append(r)
+        else:
+            r.rejected = True
+            plan.rejected.append(r)
+            policy.admission_stats["rejected"] += 1
+    plan.released.extend(admitted)
+    plan.released.extend(kept)
+
+
+def _first_step_s(policy: SlosPolicy, now: float, items: list[AdmissionItem],
+                  full_s: float) -> float:
+    """How long the steps of the admission plan are. A full step at the tightest tier's
+    pace, unless every prefill waiting (admitted and candidate) fits in one step beside
+    all the decodes and that step ends before the earliest of their deadlines: then
+    the step planner serves them all in it and ends it by the first deadline
+    (`SlosPolicy._end_by_first_ttft`), so each first token comes within that one short
+    step. A light load's short prompts are not turned away for a full step they never
+    wait."""
+    if not items:
+        return full_s
+    decoding = [r for r in policy.admitted if r.generated]
+    n = len(decoding)
+    queued = sum(it.prefill_tokens for it in items)
+    context = sum(r.num_computed + 1 for r in decoding)
+    short = policy.ctx.perf.batch_time(n + queued, n, context, 0)
+    # A prefill already late cuts no step (it cannot make it any more).
+    earliest = min((it.deadline_s for it in items if it.deadline_s > now), default=now)
+    return short if short <= full_s and now + short <= earliest else full_s
+
+
+def _admitted_kv_peak(policy: SlosPolicy, now: float) -> float:
+    if not policy.cfg.kv_peak_model:
+        return float(policy.kv_reserved)
+    return admitted_peak_kv(policy.admitted, now, policy.fastest_step_s)
+
+
+def _slack_tier(policy: SlosPolicy, r: SchedRequest, tier: int, now: float) -> int:
+    """A decode ahead of its schedule may sit in a looser tier for now (SPEC §7):
+    the loosest tier whose TPOT its slack to the next deadline already covers."""
+    if not policy.cfg.slack_tiers:
+        return tier
+    n = r.generated + 1
+    cache = r.sched_state.get("due")
+    if cache is None or n >= cache[3]:
+        cache = policy.due_cache(r, n)
+    slack = cache[0] + n * cache[1] - now
+    tiers = policy.planner.tiers_s
+    while tier + 1 < len(tiers) and tiers[tier + 1] <= slack:
+        tier += 1
+    return tier
