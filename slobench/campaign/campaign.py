@@ -111,7 +111,7 @@ def run_on_engine(cfg: RunConfig, engine: Engine, progress: Progress | None = No
         "versions": _versions(), "seed": cfg.seed, "hardware": hardware,
         "model": cfg.model, "perf_model": perf.describe(),
         "kv_tokens_per_replica": engine.kv_tokens_per_replica,
-        "calibration": calib.to_dict(), "threshold": cfg.threshold,
+        "calibration": calib.to_dict(), "threshold": cfg.search.threshold,
         "config": cfg.public_dict(), "output_lengths": cfg.output_lengths,
     }
     writer = RunWriter(out_dir, meta)
@@ -171,9 +171,9 @@ def _prepare(run: _Run, scenario: Any) -> _Scenario:
 
 def _run_scenarios(run: _Run, loaded: list[Any]) -> None:
     cfg, writer = run.cfg, run.writer
-    search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
-                          start_rate=max(float(cfg.replicas), cfg.min_rate),
-                          min_rate=cfg.min_rate)
+    search = SearchConfig(threshold=cfg.search.threshold, rel_tol=cfg.search.rel_tol,
+                          start_rate=max(float(cfg.replicas), cfg.search.min_rate),
+                          min_rate=cfg.search.min_rate)
     prepared = [_prepare(run, s) for s in loaded]
     # An engine that restarts its servers to change backend runs every scenario on one
     # backend before the next; the simulator goes scenario by scenario.
@@ -202,8 +202,8 @@ def _search(run: _Run, probe: _Prober, search: SearchConfig, name: str,
     """The pair's capacity search (or its fixed rates); its capacity row, if any."""
     cfg = run.cfg
     try:
-        result = capacity_search(probe, search) if not cfg.rates else None
-        for rate in cfg.rates or []:
+        result = capacity_search(probe, search) if not cfg.search.rates else None
+        for rate in cfg.search.rates or []:
             probe(rate)
     except FailureBudgetSpent as exc:    # what it measured is on disk; next pair
         run.writer.meta.setdefault("failure_budget_spent", []).append(str(exc))
@@ -252,7 +252,7 @@ class _Prober:
         res.raise_if_failed()                # a server died: what it measured is on disk
         run.progress.probe(name, self.backend, rate, row["attainment"])
         check_failures(f"{name} / {self.backend} at {rate:.3g}/s", records,
-                       cfg.failure_budget, run.progress.note)
+                       cfg.search.failure_budget, run.progress.note)
         return row["attainment"]
 
 
@@ -266,7 +266,7 @@ def sized_workload(scenario: str, sessions: int, seed: int, max_context: int,
 def probe_sessions(cfg: RunConfig, rate: float) -> int:
     """Sessions in a probe at `rate`: --requests, or more so that the probe lasts at least
     --min-probe-s (a high-rate probe must reach a steady state, not end in a burst)."""
-    return max(cfg.requests, math.ceil(rate * cfg.min_probe_s))
+    return max(cfg.requests, math.ceil(rate * cfg.search.min_probe_s))
 
 
 def _fill_gains(writer: RunWriter, scenario: str, capacities: dict[str, float]) -> None:

@@ -16,14 +16,14 @@ from slobench.perf.step_profile import StepProfile
 
 
 def sim_engine(cfg: RunConfig, out_dir: Path) -> SimEngine:
-    perf = build_perf_model(cfg.model, cfg.hardware, cfg.tp, cfg.profile)
-    hw = cfg.hardware_spec()                # --paper: the paper's GPU memory
+    perf = build_perf_model(cfg.model, cfg.sim.hardware, cfg.tp, cfg.sim.profile)
+    hw = cfg.sim.hardware_spec()                # --paper: the paper's GPU memory
     kv_tokens = kv_capacity_tokens(cfg.model, hw, cfg.tp)
     limits = None
     if isinstance(perf, StepProfile):       # a real engine's: its KV and vLLM limits
         kv_tokens, limits = perf.kv_tokens or kv_tokens, perf.vllm_limits
     setup = SimSetup(perf=perf, replicas=cfg.replicas, kv_tokens_per_replica=kv_tokens,
-                     gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.routing,
+                     gpu_memory_bytes=hw.mem_bytes, gpu_name=hw.name, routing=cfg.sim.routing,
                      slos=cfg.slos_config(real_engine=False),
                      spec_acceptance=cfg.spec_alpha if cfg.spec_tokens else 0.0,
                      seed=cfg.seed, vllm_limits=limits, spec_tokens=cfg.spec_tokens)
@@ -33,13 +33,13 @@ def sim_engine(cfg: RunConfig, out_dir: Path) -> SimEngine:
 def vllm_engine(cfg: RunConfig, out_dir: Path) -> Engine:
     from slobench.engines.vllm.engine import VllmEngine
 
-    engine = VllmEngine(cfg.model, out_dir, vllm_python=cfg.vllm_python,
-                        vllm_args=[*cfg.vllm_args, *cfg.speculative_vllm_args()],
-                        replicas=cfg.cpu_replicas, gpus=cfg.gpus, tp=cfg.tp,
-                        startup_timeout_s=cfg.startup_timeout_s,
-                        request_timeout_s=cfg.request_timeout_s,
-                        record_steps=cfg.record_steps, probe_policy=cfg.probe_policy(),
-                        ray_address=cfg.ray_address, load=cfg.load_options())
+    engine = VllmEngine(cfg.model, out_dir, vllm_python=cfg.real.vllm_python,
+                        vllm_args=[*cfg.real.vllm_args, *cfg.speculative_vllm_args()],
+                        replicas=cfg.real.cpu_replicas, gpus=cfg.gpus, tp=cfg.tp,
+                        startup_timeout_s=cfg.real.startup_timeout_s,
+                        request_timeout_s=cfg.real.request_timeout_s,
+                        record_steps=cfg.real.record_steps, probe_policy=cfg.real.probe_policy(),
+                        ray_address=cfg.ray_address, load=cfg.real.load_options())
     engine.slos_config = cfg.slos_config(real_engine=True)
     return engine
 
@@ -47,8 +47,9 @@ def vllm_engine(cfg: RunConfig, out_dir: Path) -> Engine:
 def openai_engine(cfg: RunConfig, out_dir: Path) -> Engine:
     from slobench.engines.http.engine import OpenAIEngine
 
-    return OpenAIEngine(cfg.url, cfg.model, out_dir, request_timeout_s=cfg.request_timeout_s,
-                        probe_policy=cfg.probe_policy(), load=cfg.load_options())
+    real = cfg.real
+    return OpenAIEngine(real.url, cfg.model, out_dir, request_timeout_s=real.request_timeout_s,
+                        probe_policy=real.probe_policy(), load=real.load_options())
 
 
 ENGINE_BUILDERS: dict[str, Callable[[RunConfig, Path], Engine]] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +54,7 @@ def paper_config(cfg: RunConfig, setting: PaperSetting, scenario: str, out: Path
     (as the paper's code drops longer requests) would leave summarization, whose
     approximated arXiv prompts run ~7k tokens, with 2 sessions in 1,000 and coding
     with 60%; the step-time models do not limit context, so they run as they are."""
-    return replace(cfg, scenarios=[scenario], backends=paper_backends(setting),
+    return cfg.with_changes(scenarios=[scenario], backends=paper_backends(setting),
                    model=setting.model, hardware=setting.hardware,
                    gpu_memory_gib=setting.gpu_memory_gib, gpus=setting.gpus, tp=setting.tp,
                    profile="auto", spec_tokens=setting.spec_tokens,
@@ -79,8 +79,8 @@ def plan_paper_runs(cfg: RunConfig, force: bool = False) -> tuple[Path, list[Pap
                               "on its file's [paper] table (model, tp, gpus, ...)")
         try:
             sub = paper_config(cfg, setting, scenario.name, out)
-            build_perf_model(sub.model, sub.hardware, sub.tp, sub.profile)
-            kv_capacity_tokens(sub.model, sub.hardware_spec(), sub.tp)
+            build_perf_model(sub.model, sub.sim.hardware, sub.tp, sub.sim.profile)
+            kv_capacity_tokens(sub.model, sub.sim.hardware_spec(), sub.tp)
         except UserInputError as exc:
             raise input_error(scenario.path, "paper", str(exc)) from None
         runs.append(PaperRun(scenario.name, setting, sub))

@@ -96,8 +96,8 @@ def frontier(search: Search, known: Mapping[float, float | None],
 
 def search_of(cfg: RunConfig, search: SearchConfig) -> Search:
     """What the campaign loop runs for one pair: the capacity search, or fixed rates."""
-    if cfg.rates:
-        rates = list(cfg.rates)
+    if cfg.search.rates:
+        rates = list(cfg.search.rates)
         return lambda probe: [probe(r) for r in rates]
     return lambda probe: capacity_search(probe, search)
 
@@ -127,7 +127,7 @@ class PairRunner:
                  perf: PerfModel, tpot_scale: float, search: SearchConfig, run_id: str,
                  meta: dict[str, Any], simulated: bool) -> None:
         self.cfg, self.order, self.local_fn = cfg, order, probe_fn
-        self.parallel = simulated and (cfg.workers > 1 or cfg.ray_address is not None)
+        self.parallel = simulated and (cfg.sim.workers > 1 or cfg.ray_address is not None)
         self.pool: ProbePool | None = None
         self.perf, self.tpot_scale, self.run_id, self.meta = perf, tpot_scale, run_id, meta
         self.search = search_of(cfg, search)
@@ -147,7 +147,7 @@ class PairRunner:
             yield from self.order
             return
         try:        # the pool is closed however the loop ends (Ctrl-C, an error)
-            self.pool = make_pool(self.cfg.workers, self.cfg.ray_address)
+            self.pool = make_pool(self.cfg.sim.workers, self.cfg.ray_address)
             self.thread = threading.Thread(target=self._drive, name="slobench-prefetch",
                                            daemon=True)
             self.thread.start()
@@ -201,7 +201,7 @@ class PairRunner:
         labels = RunLabels(self.run_id, workload.scenario, backend, self.cfg.engine,
                            workload.rate)
         return ProbeTask(self.local_fn, backend, workload, self.perf, self.tpot_scale,
-                         predictor, tiers, labels, self.cfg.failure_budget)
+                         predictor, tiers, labels, self.cfg.search.failure_budget)
 
     def _drive(self) -> None:
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from slobench.campaign.campaign import probe_sessions, sized_workload
-from slobench.campaign.config import RunConfig
+from slobench.campaign.config import RunConfig, flat_names
 from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
 from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
@@ -60,13 +60,13 @@ class TwinResult:
 
 def _run_config(meta: dict[str, Any]) -> RunConfig:
     saved = dict(meta.get("config") or {})
-    known = {f.name for f in fields(RunConfig)}
+    known = flat_names()
     cfg = {k: v for k, v in saved.items() if k in known}
     for key in ("out", "trace"):
         if cfg.get(key):
             cfg[key] = Path(cfg[key])
     cfg["twin"] = False
-    return RunConfig(**cfg)
+    return RunConfig.build(**cfg)
 
 
 def run_steps(run_dir: Path) -> pd.DataFrame:
@@ -101,7 +101,7 @@ def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, infla
     calib_perf = MeasuredModel.from_dict(meta["perf_model"])
     return SimSetup(perf=profile, replicas=int(hw.get("replicas") or 1),
                     kv_tokens_per_replica=kv, gpu_memory_bytes=1.0, gpu_name="engine",
-                    routing=cfg.routing, slos=cfg.slos_config(real_engine=True),
+                    routing=cfg.sim.routing, slos=cfg.slos_config(real_engine=True),
                     seed=cfg.seed, vllm_limits=limits,
                     plan_perf=ScaledModel(profile, inflation),
                     slo_guard=plugin_guard(calib_perf))
@@ -141,16 +141,16 @@ class _TwinProber:
     def capacity(self, scenario: str, backend: str) -> tuple[float, str]:
         """The twin's own capacity search, with the real run's search settings."""
         cfg = self.cfg
-        search = SearchConfig(threshold=cfg.threshold, rel_tol=cfg.rel_tol,
-                              start_rate=max(float(self.setup.replicas), cfg.min_rate),
-                              min_rate=cfg.min_rate)
+        search = SearchConfig(threshold=cfg.search.threshold, rel_tol=cfg.search.rel_tol,
+                              start_rate=max(float(self.setup.replicas), cfg.search.min_rate),
+                              min_rate=cfg.search.min_rate)
         res = capacity_search(lambda r: self.probe(scenario, backend, r), search)
         return res.capacity, str(res.bound)
 
     def grid_capacity(self, scenario: str, backend: str) -> tuple[float, str]:
         mine = [(r["rate"], r["attainment"]) for r in self.rows
                 if r["scenario"] == scenario and r["backend"] == backend]
-        return crossing_capacity(mine, self.cfg.threshold)
+        return crossing_capacity(mine, self.cfg.search.threshold)
 
 
 def _real_requests(run_dir: Path) -> pd.DataFrame:
@@ -192,7 +192,7 @@ def replay(run_dir: Path, profile_path: Path | None = None,
             twin_caps[key] = twin.capacity(scenario, backend)
         else:                           # fixed rates: where each crosses the threshold
             real_caps[key] = crossing_capacity(
-                list(zip(group["rate"], group["attainment"], strict=True)), cfg.threshold)
+                list(zip(group["rate"], group["attainment"], strict=True)), cfg.search.threshold)
             twin_caps[key] = twin.grid_capacity(scenario, backend)
     fidelity = pd.concat([fidelity_points(points, pd.DataFrame(twin.rows)),
                           fidelity_capacities(real_caps, twin_caps)], ignore_index=True)

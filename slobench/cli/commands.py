@@ -249,7 +249,7 @@ def run(
     check_executor_options(engine, workers, ray_address)
     names = opt.csv(scenario)
     folder = out or fresh_run_folder(Path("results") / default_run_id(expand_scenarios(names)))
-    cfg = RunConfig(
+    cfg = RunConfig.build(
         scenarios=names, backends=opt.csv(backends), engine=engine, gpus=gpus, tp=tp,
         hardware=hardware, model=model, profile=profile,
         rates=opt.parse_rates(rates) if rates else None, requests=requests, seed=seed,

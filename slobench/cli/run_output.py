@@ -123,7 +123,7 @@ def run_and_report(cfg: RunConfig, report: bool, *, as_json: bool = False,
         print_final_table(writer, out)
     if report:
         write_report_if_possible(writer, out, quiet)
-    if cfg.twin:
+    if cfg.real.twin:
         from slobench.cli.instrument_commands import twin_and_report
 
         twin_and_report(writer.out_dir)

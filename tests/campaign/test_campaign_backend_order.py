@@ -16,7 +16,7 @@ from slobench.campaign.config import RunConfig
 def test_real_engine_campaign_runs_all_scenarios_on_one_backend_first(
         tmp_path: Path, sim_backed_engine: type) -> None:
     engine = sim_backed_engine()
-    cfg = RunConfig(scenarios=["coding", "chatbot"], backends=["vllm", "slos"], engine="vllm",
+    cfg = RunConfig.build(scenarios=["coding", "chatbot"], backends=["vllm", "slos"], engine="vllm",
                     gpus=2, tp=1, requests=40, out=tmp_path / "run", rel_tol=0.5)
     writer = run_on_engine(cfg, engine)  # type: ignore[arg-type]
     backends = [b for b, _ in engine.probes]

@@ -24,7 +24,7 @@ STATUSES = {"ok", "rejected", "best_effort", "error", "timeout"}
 @pytest.fixture(scope="module")
 def rates_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "D"
-    run_campaign(RunConfig(scenarios=["coding"], backends=["vllm"], rates=[2.0, 8.0],
+    run_campaign(RunConfig.build(scenarios=["coding"], backends=["vllm"], rates=[2.0, 8.0],
                            requests=50, out=out))
     return out
 
@@ -69,7 +69,7 @@ def test_fixed_rate_run_writes_one_summary_row_per_backend_and_rate(rates_run: P
 
 def test_capacity_run_writes_capacity_per_gpu_rows(tmp_path: Path) -> None:
     out = tmp_path / "C"
-    cfg = RunConfig(scenarios=["coding"], backends=["vllm", "sarathi"], requests=60,
+    cfg = RunConfig.build(scenarios=["coding"], backends=["vllm", "sarathi"], requests=60,
                     rel_tol=0.2, out=out)
     run_campaign(cfg)
     summ = pd.read_parquet(out / "summary.parquet")
@@ -82,10 +82,10 @@ def test_capacity_run_writes_capacity_per_gpu_rows(tmp_path: Path) -> None:
         if row["capacity_rps"] > 0:
             # the capacity is a probed rate that held the threshold ...
             at_cap = points[points["rate"] == row["capacity_rps"]]
-            assert len(at_cap) >= 1 and (at_cap["attainment"] >= cfg.threshold).all()
+            assert len(at_cap) >= 1 and (at_cap["attainment"] >= cfg.search.threshold).all()
             # ... and every probed rate above it failed
             above = points[points["rate"] > row["capacity_rps"]]
-            assert (above["attainment"] < cfg.threshold).all()
+            assert (above["attainment"] < cfg.search.threshold).all()
     vllm_cap = cap[cap["backend"] == "vllm"]["capacity_rps"].iloc[0]
     sarathi = cap[cap["backend"] == "sarathi"].iloc[0]
     if vllm_cap > 0:

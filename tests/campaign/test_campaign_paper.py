@@ -19,7 +19,7 @@ TINY = (Path(__file__).parents[2] / "workloads" / "chatbot.toml").read_text().sp
 
 
 def test_each_scenario_resolves_to_its_paper_deployment(tmp_path: Path) -> None:
-    cfg = RunConfig(scenarios=["all"], out=tmp_path, requests=50, seed=3)
+    cfg = RunConfig.build(scenarios=["all"], out=tmp_path, requests=50, seed=3)
     out, runs = plan_paper_runs(cfg)
     assert out == tmp_path
     got = {r.scenario: r.cfg for r in runs}
@@ -28,12 +28,12 @@ def test_each_scenario_resolves_to_its_paper_deployment(tmp_path: Path) -> None:
     for name, sub in got.items():
         paper = load_scenario(name).paper
         assert paper is not None
-        assert (sub.model, sub.tp, sub.gpus, sub.hardware) == (paper.model, paper.tp,
+        assert (sub.model, sub.tp, sub.gpus, sub.sim.hardware) == (paper.model, paper.tp,
                                                                paper.gpus, paper.hardware)
         assert (sub.spec_tokens, sub.spec_alpha) == (paper.spec_tokens, paper.spec_alpha)
         assert sub.scenarios == [name] and sub.out == tmp_path / name
         assert (sub.requests, sub.seed) == (50, 3)                # the rest as asked
-        assert sub.hardware_spec().mem_bytes == 40 * GIB
+        assert sub.sim.hardware_spec().mem_bytes == 40 * GIB
     assert got["reasoning"].backends == ["vllm", "sarathi", "slos"]    # it did not draft
     assert got["chatbot"].backends == ["vllm", "vllm_spec", "sarathi", "slos"]
     # The workloads stay the scenarios' own (not cut to OPT's 2,048-token context).
@@ -47,9 +47,9 @@ def test_paper_backends_follow_drafting() -> None:
 
 
 def test_config_without_paper_memory_is_the_catalog_gpu() -> None:
-    sub = paper_config(RunConfig(scenarios=["x"]), PaperSetting("opt-13b", 2), "x",
+    sub = paper_config(RunConfig.build(scenarios=["x"]), PaperSetting("opt-13b", 2), "x",
                        Path("o"))
-    assert sub.hardware_spec().mem_bytes == 80 * GIB and sub.profile == "auto"
+    assert sub.sim.hardware_spec().mem_bytes == 80 * GIB and sub.sim.profile == "auto"
 
 
 @pytest.mark.parametrize(("table", "problem"), [
@@ -62,7 +62,7 @@ def test_bad_settings_fail_before_anything_runs(tmp_path: Path, table: str,
                                                problem: str) -> None:
     path = tmp_path / "mine.toml"
     path.write_text(TINY + table)
-    cfg = RunConfig(scenarios=[str(path)], out=tmp_path / "out")
+    cfg = RunConfig.build(scenarios=[str(path)], out=tmp_path / "out")
     with pytest.raises(UserInputError, match=f"^{path}: .*{problem}"):
         plan_paper_runs(cfg)
     assert not (tmp_path / "out").exists()
@@ -70,7 +70,7 @@ def test_bad_settings_fail_before_anything_runs(tmp_path: Path, table: str,
 
 def test_an_earlier_study_is_refused_unless_forced(tmp_path: Path) -> None:
     (tmp_path / "paper.json").write_text("{}")
-    cfg = RunConfig(scenarios=["coding"], out=tmp_path)
+    cfg = RunConfig.build(scenarios=["coding"], out=tmp_path)
     with pytest.raises(UserInputError, match=r"^--out: .*earlier --paper study"):
         plan_paper_runs(cfg)
     assert plan_paper_runs(cfg, force=True)[1][0].scenario == "coding"
@@ -80,7 +80,7 @@ def test_a_small_study_runs_every_backend_and_writes_the_table(tmp_path: Path) -
     path = tmp_path / "mine.toml"
     path.write_text(TINY + '[paper]\nmodel = "opt-6.7b"\ntp = 1\ngpus = 1\n'
                            'spec_tokens = 2\ngain = 1.7\n')
-    out, runs = plan_paper_runs(RunConfig(scenarios=[str(path)], out=tmp_path / "study",
+    out, runs = plan_paper_runs(RunConfig.build(scenarios=[str(path)], out=tmp_path / "study",
                                           requests=40))
     study = run_paper(out, runs)
     caps = study.writers[0].summary_frame()

@@ -28,7 +28,7 @@ TIMING = ("run_id", "wall_s", "sched_overhead_p50_ms", "sched_overhead_p99_ms",
 
 
 def _run(tmp: Path, name: str, **kw: object) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    cfg = RunConfig(scenarios=["coding", "summarization"], requests=40, out=tmp / name,
+    cfg = RunConfig.build(scenarios=["coding", "summarization"], requests=40, out=tmp / name,
                     **kw)  # type: ignore[arg-type]
     campaign.run_campaign(cfg)
     summary = pd.read_parquet(tmp / name / "summary.parquet")
@@ -109,7 +109,7 @@ class _Interrupt:
 
 
 def test_ctrl_c_in_a_parallel_run_stops_every_worker(tmp_path: Path) -> None:
-    cfg = RunConfig(scenarios=["coding", "summarization"], requests=40, out=tmp_path / "r",
+    cfg = RunConfig.build(scenarios=["coding", "summarization"], requests=40, out=tmp_path / "r",
                     workers=2)
     with pytest.raises(KeyboardInterrupt):
         campaign.run_campaign(cfg, _Interrupt())

@@ -22,7 +22,7 @@ def test_both_backends_get_the_same_probes(tmp_path: Path, sim_backed_engine: ty
             return super().probe(backend, workload, factory, tiers)
 
     engine = RecordingEngine()
-    cfg = RunConfig(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm",
+    cfg = RunConfig.build(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm",
                     gpus=2, tp=1, rates=[0.5, 2.0, 16.0], requests=20, min_probe_s=3.0,
                     out=tmp_path / "run")
     run_on_engine(cfg, engine)  # type: ignore[arg-type]
@@ -34,5 +34,5 @@ def test_both_backends_get_the_same_probes(tmp_path: Path, sim_backed_engine: ty
 
 
 def test_probe_sessions_grow_with_rate_only_past_the_minimum_duration() -> None:
-    cfg = RunConfig(scenarios=["coding"], requests=30, min_probe_s=10.0)
+    cfg = RunConfig.build(scenarios=["coding"], requests=30, min_probe_s=10.0)
     assert [probe_sessions(cfg, r) for r in (0.5, 3.0, 4.0)] == [30, 30, 40]

@@ -66,7 +66,7 @@ def _log_steps(folder: Path, n: int = 300) -> None:
 
 
 def test_the_twin_reproduces_a_simulated_vllm_run_and_writes_its_tables(tmp_path: Path) -> None:
-    cfg = RunConfig(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm", gpus=2,
+    cfg = RunConfig.build(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm", gpus=2,
                     tp=1, rates=[1.0, 4.0, 16.0], requests=60, out=tmp_path / "run",
                     slo_scale=1.0)
     writer = run_on_engine(cfg, ProfiledSimEngine())  # type: ignore[arg-type]

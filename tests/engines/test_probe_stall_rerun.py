@@ -50,7 +50,7 @@ def test_a_stalled_probe_is_run_again_and_the_rerun_recorded(tmp_path: Path) -> 
                 return out
 
             engine.calibrate = calibrate_then_arm             # type: ignore[method-assign]
-            cfg = RunConfig(scenarios=["coding"], backends=["vllm"], engine="openai",
+            cfg = RunConfig.build(scenarios=["coding"], backends=["vllm"], engine="openai",
                             url=url, gpus=1, tp=1, rates=[4.0], requests=12,
                             out=tmp_path / "run", slo_scale=1.0)
             writer = run_on_engine(cfg, engine)

@@ -45,7 +45,7 @@ def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmEngine
 
 
 def test_coding_two_rates_on_real_vllm(real_engine: VllmEngine) -> None:
-    cfg = RunConfig(scenarios=["coding"], backends=["vllm"], engine="vllm", gpus=1, tp=1,
+    cfg = RunConfig.build(scenarios=["coding"], backends=["vllm"], engine="vllm", gpus=1, tp=1,
                     rates=[1.0, 3.0], requests=20, out=real_engine.out_dir,
                     max_context=real_engine.max_model_len or 4096)
     writer = run_on_engine(cfg, real_engine)

@@ -58,7 +58,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory,
                     startup_timeout_s=900, request_timeout_s=120) as engine:
         # What `slobench run --engine vllm --no-best-effort` uses.
         engine.slos_config = SlosConfig.for_real_engine(best_effort=False)
-        cfg = RunConfig(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm",
+        cfg = RunConfig.build(scenarios=["coding"], backends=["vllm", "slos"], engine="vllm",
                         gpus=engine.units, tp=1, rates=RATES, requests=SESSIONS, out=out,
                         slo_scale=SLO_SCALE, best_effort=False,
                         max_context=min(4096, engine.max_model_len or 4096))
