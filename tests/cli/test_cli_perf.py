@@ -81,39 +81,16 @@ def test_bad_perf_input_exits_2_with_one_line_naming_the_option(args: list[str],
     assert "Traceback" not in out.stderr
 
 
-SPECS = """
-[hardware.MI300X]
-peak_flops = 1307e12
-mem_bw = 5.3e12
-mem_bytes = 192e9
-compute_eff = 0.6
-
-[models.tiny-llama]
-layers = 2
-hidden = 256
-heads = 4
-intermediate = 688
-vocab = 32000
-max_context = 2048
-
-[profiles.tiny-fit]
-model = "tiny-llama"
-hardware = "mi300x"
-tp = 2
-terms = [[1e-6, 0.0, 0.001]]
-"""
+SPECS = Path(__file__).parents[1] / "perf" / "data" / "user_specs.toml"  # profile at tp 1
 
 
-@pytest.mark.parametrize(("tp", "perf_model"), [(1, "roofline"), (2, "fitted")])
-def test_perf_takes_hardware_and_models_from_a_specs_file(tmp_path: Path, tp: int,
-                                                          perf_model: str) -> None:
-    path = tmp_path / "specs.toml"
-    path.write_text(SPECS)
-    out = run_cli("perf", "--specs", str(path), "--model", "tiny-llama", "--hardware",
+@pytest.mark.parametrize(("tp", "perf_model"), [(1, "fitted"), (2, "roofline")])
+def test_perf_takes_hardware_and_models_from_a_specs_file(tp: int, perf_model: str) -> None:
+    out = run_cli("perf", "--specs", str(SPECS), "--model", "tiny-llama", "--hardware",
                   "MI300X", "--tp", str(tp), "--tokens", "1,512", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    catalog = load_specs_file(path, default_catalog().copy())   # what the file defines
+    catalog = load_specs_file(SPECS, default_catalog().copy())   # what the file defines
     expected = build_perf_model("tiny-llama", "mi300x", tp, catalog=catalog)
     assert data["perf_model"]["name"] == expected.name
     assert (list(data["steps"][0]["parts"]) == ["profile"]) == (perf_model == "fitted")

@@ -13,26 +13,8 @@ from slobench.perf import (
     load_specs_file,
 )
 
-GOOD = """
-[hardware.MI300X]
-peak_flops = 1307e12
-mem_bw = 5.3e12
-mem_bytes = 192e9
-compute_eff = 0.6
-
-[models.tiny-llama]
-layers = 2
-hidden = 256
-heads = 4
-intermediate = 688
-vocab = 32000
-max_context = 2048
-
-[profiles.tiny-fit]
-model = "tiny-llama"
-hardware = "mi300x"
-terms = [[1e-6, 0.0, 0.001]]
-"""
+SPECS = Path(__file__).parent / "data" / "user_specs.toml"
+GOOD = SPECS.read_text()
 
 
 def _catalog() -> Catalog:
