@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from slobench.cli import option_types as ot
 from slobench.cli import options as opt
 from slobench.cli.run_output import run_and_report
 from slobench.cli.shell import app, command_line, console
@@ -70,8 +71,8 @@ def run(
     gpus: Annotated[int, typer.Option(callback=opt.GPUS, help="GPUs in the deployment.")] = 4,
     tp: Annotated[int, typer.Option(
         callback=opt.TP, help="Tensor-parallel degree; replicas = gpus / tp.")] = 2,
-    hardware: Annotated[str, typer.Option(help="GPU kind for the simulator: a100, h100, h200.")]
-    = "a100",
+    hardware: Annotated[str, typer.Option(
+        help="GPU kind for the simulator: a100, h100, h200, or one from --specs.")] = "a100",
     model: Annotated[str | None, typer.Option(
         help="Model, e.g. opt-13b, llama-3-8b (default opt-13b); --engine openai: the "
              "served model's name (default: the one the server lists).")] = None,
@@ -223,6 +224,7 @@ def run(
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress or tables: only problems and the results "
                               "folder.")] = False,
+    specs: ot.Specs = None,
 ) -> None:
     """Run scenarios on both backends: a capacity search, or fixed --rates.
 
@@ -241,6 +243,9 @@ def run(
 
         check_paper_options(ctx)
         failure_budget = paper_failure_budget(ctx, failure_budget)
+    from slobench.perf.specs_file import use_specs_file
+
+    use_specs_file(specs)              # its hardware, models and profiles, by name
     opt.check_deployment(gpus, tp)
     backends = backends or opt.default_backends(engine)
     model = model or ("" if engine == "openai" else "opt-13b")

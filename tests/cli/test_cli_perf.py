@@ -121,3 +121,16 @@ def test_bad_specs_file_exits_2_with_one_line_naming_file_and_field(
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and where in lines[0], out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_run_takes_hardware_and_models_from_a_specs_file(tmp_path: Path) -> None:
+    out = run_cli("run", "--specs", str(SPECS), "--model", "tiny-llama", "--hardware",
+                  "MI300X", "--gpus", "1", "--tp", "1", "--scenario", "coding",
+                  "--backends", "vllm", "--rates", "1", "--requests", "20", "--no-report",
+                  "--quiet", "--out", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    catalog = load_specs_file(SPECS, default_catalog().copy())
+    expected = build_perf_model("tiny-llama", "mi300x", 1, catalog=catalog)
+    assert meta["perf_model"]["name"] == expected.name
+    assert meta["hardware"]["gpu"].lower() == "mi300x"      # the name as the file spells it
