@@ -184,7 +184,7 @@ def _backend_names() -> list[str]:
 
 
 def _routing(value: str) -> str | None:
-    from slobench.engines.sim.offer_order import ROUTINGS
+    from slobench.engines.offer_order import ROUTINGS
 
     return _choice(*ROUTINGS)(value)
 

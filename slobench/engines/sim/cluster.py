@@ -17,8 +17,8 @@ from operator import itemgetter
 
 from slobench.core.outcome import CallOutcome, ProbeResult, Status
 from slobench.core.request import SchedRequest
+from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
-from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
 from slobench.sched.interface import Verdict
 from slobench.sched.slos.guards import SloGuard
@@ -41,7 +41,7 @@ class _Call:
 
 
 class SimCluster:
-    def __init__(self, replicas: list[SimReplica], router: Router,
+    def __init__(self, replicas: list[SimReplica], router: OfferOrder,
                  timeline_interval_s: float = 0.25, drain_limit_s: float = 600.0,
                  slo_guard: SloGuard | None = None, fast_forward: bool = True) -> None:
         self.replicas = replicas

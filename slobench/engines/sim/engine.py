@@ -9,9 +9,9 @@ from typing import Any
 
 from slobench.core.calibration import Calibration, calibrate_model
 from slobench.core.outcome import ProbeResult
+from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
 from slobench.engines.sim.cluster import SimCluster
-from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.model import PerfModel
 from slobench.sched.interface import POLICIES, SchedContext
@@ -66,7 +66,7 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
         })
         replicas.append(SimReplica(i, setup.perf, POLICIES[backend](ctx), kv,
                                    spec_acceptance=setup.spec_acceptance, seed=setup.seed))
-    router = Router(setup.replicas, setup.routing,
+    router = OfferOrder(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
     guard = setup.slo_guard if backend == "slos" else None
     return SimCluster(replicas, router, slo_guard=guard,

@@ -11,9 +11,9 @@ import random
 
 import pytest
 
+from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
 from slobench.engines.sim.cluster import SimCluster
-from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.factory import build_perf_model
 from slobench.sched.interface import POLICIES, SchedContext
@@ -55,7 +55,7 @@ def cluster(backend: str = "vllm", replicas: int = 1, kv_blocks: int = 1_000_000
                            options={"max_num_batched_tokens": VLLM_BUDGET,
                                     "max_num_seqs": 256, **(options or {})})
         reps.append(SimReplica(i, model, POLICIES[backend](ctx), kv))
-    return SimCluster(reps, Router(replicas)), reps
+    return SimCluster(reps, OfferOrder(replicas)), reps
 
 
 class RecordingFactory(RequestFactory):

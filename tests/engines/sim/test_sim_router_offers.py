@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
 from slobench.engines.sim.cluster import SimCluster
-from slobench.engines.sim.offer_order import Router
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.factory import build_perf_model
 from slobench.sched.interface import ReplicaScheduler, SchedContext, StepPlan, Verdict
@@ -16,7 +16,7 @@ from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Work
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 def test_router_offer_order_is_a_permutation_with_round_robin_first_choice(n: int) -> None:
-    router = Router(n)
+    router = OfferOrder(n)
     for k in range(3 * n + 1):
         order = router.offer_order()
         assert sorted(order) == list(range(n))  # every replica, each exactly once
@@ -27,7 +27,7 @@ def test_router_offer_order_is_a_permutation_with_round_robin_first_choice(n: in
 
 def test_least_loaded_router_offers_the_least_loaded_replica_first() -> None:
     loads = [5, 2, 7, 2]
-    router = Router(4, "least_loaded", load_of=lambda i: loads[i])
+    router = OfferOrder(4, "least_loaded", load_of=lambda i: loads[i])
     order = router.offer_order()
     assert loads[order[0]] == min(loads)
     assert sorted(order) == [0, 1, 2, 3]
@@ -70,7 +70,7 @@ def _run(n_replicas: int, rejecting: set[int], n_requests: int):
     sessions = tuple(SessionSpec(i, 0.5 * i, "t", (CallSpec("s", 64, (OutputPhase("s", 2, 50),),
                                                             5.0),))
                      for i in range(n_requests))
-    res = SimCluster(reps, Router(n_replicas)).run(Workload("t", sessions),
+    res = SimCluster(reps, OfferOrder(n_replicas)).run(Workload("t", sessions),
                                                    RequestFactory(perf, 1.0))
     return res, log
 

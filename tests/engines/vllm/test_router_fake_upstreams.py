@@ -18,7 +18,7 @@ from aiohttp import web
 from slobench.core.outcome import Status
 from slobench.engines.http.stream import stream_call
 from slobench.engines.vllm.launcher import free_port
-from slobench.engines.vllm.router.app import Router
+from slobench.engines.vllm.router.app import ReplicaRouter
 
 
 def _fake(reject: bool, seen: list[dict]) -> web.Application:
@@ -55,7 +55,7 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 
 def _run(rejects: list[bool],
-         body: Callable[[Router, str, aiohttp.ClientSession, list[list[dict]]],
+         body: Callable[[ReplicaRouter, str, aiohttp.ClientSession, list[list[dict]]],
                         Awaitable[Any]]) -> Any:
     async def go() -> Any:
         seen: list[list[dict]] = [[] for _ in rejects]
@@ -64,7 +64,7 @@ def _run(rejects: list[bool],
             r, u = await _serve(_fake(reject, s))
             runners.append(r)
             urls.append(u)
-        router = Router(urls)
+        router = ReplicaRouter(urls)
         r, url = await _serve(router.app())
         runners.append(r)
         try:
@@ -86,7 +86,7 @@ def _call(http: aiohttp.ClientSession, url: str, n: int = 5) -> Awaitable[Any]:
 
 
 def test_rejected_offer_goes_to_the_next_replica_and_only_the_last_is_last_try() -> None:
-    async def body(router: Router, url: str, http: aiohttp.ClientSession,
+    async def body(router: ReplicaRouter, url: str, http: aiohttp.ClientSession,
                    seen: list[list[dict]]) -> None:
         res = await _call(http, url)
         assert res.status == Status.OK and len(res.token_times) == 5
@@ -106,7 +106,7 @@ def test_rejected_offer_goes_to_the_next_replica_and_only_the_last_is_last_try()
 
 
 def test_every_replica_rejecting_reaches_the_client_as_rejected() -> None:
-    async def body(router: Router, url: str, http: aiohttp.ClientSession,
+    async def body(router: ReplicaRouter, url: str, http: aiohttp.ClientSession,
                    seen: list[list[dict]]) -> None:
         res = await _call(http, url)
         assert res.status == Status.REJECTED and res.token_times == []
@@ -117,7 +117,7 @@ def test_every_replica_rejecting_reaches_the_client_as_rejected() -> None:
 
 def test_a_replica_rejecting_alone_is_seen_as_rejected_by_the_client() -> None:
     """Straight from a replica (no router): no token then [DONE] means rejected."""
-    async def body(router: Router, url: str, http: aiohttp.ClientSession,
+    async def body(router: ReplicaRouter, url: str, http: aiohttp.ClientSession,
                    seen: list[list[dict]]) -> None:
         res = await _call(http, router.upstreams[0])
         assert res.status == Status.REJECTED
@@ -126,7 +126,7 @@ def test_a_replica_rejecting_alone_is_seen_as_rejected_by_the_client() -> None:
 
 
 def test_first_replica_is_round_robin() -> None:
-    async def body(router: Router, url: str, http: aiohttp.ClientSession,
+    async def body(router: ReplicaRouter, url: str, http: aiohttp.ClientSession,
                    seen: list[list[dict]]) -> None:
         replicas = [(await _call(http, url, 2)).replica for _ in range(4)]
         assert replicas == [0, 1, 0, 1]

@@ -32,8 +32,9 @@ from aiohttp import web
 from slobench.core.outcome import REJECTED_TYPE
 from slobench.core.request import with_last_try
 from slobench.engines.http.sse import event_tokens, parse_line
+from slobench.engines.offer_order import OfferOrder
 
-__all__ = ["REJECTED_TYPE", "REPLICA_HEADER", "Router", "main"]
+__all__ = ["REJECTED_TYPE", "REPLICA_HEADER", "ReplicaRouter", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,13 @@ REPLICA_HEADER = "x-slobench-replica"
 _COMPLETION_PATHS = ("/v1/completions", "/v1/chat/completions")
 
 
-class Router:
+class ReplicaRouter:
     def __init__(self, upstreams: list[str], timeout_s: float = 3600.0) -> None:
         if not upstreams:
             raise ValueError("the router needs at least one upstream replica")
         self.upstreams = [u.rstrip("/") for u in upstreams]
         self.timeout_s = timeout_s
-        self._next = 0
+        self.order = OfferOrder(len(self.upstreams))     # round-robin first offers (SPEC §7)
         self.requests = 0
         self.forwarded: Counter[int] = Counter()     # offers sent to replica i
         self.rejected: Counter[int] = Counter()      # rejections by replica i
@@ -76,12 +77,6 @@ class Router:
         if self.http is not None:
             await self.http.close()
 
-    def offer_order(self) -> list[int]:
-        n = len(self.upstreams)
-        first = self._next
-        self._next = (self._next + 1) % n
-        return [(first + k) % n for k in range(n)]
-
     # -- handlers ----------------------------------------------------------------------
     async def completion(self, request: web.Request) -> web.StreamResponse:
         assert self.http is not None
@@ -93,7 +88,7 @@ class Router:
                                                 "type": "BadRequest", "code": 400}},
                                      status=400)
         self.requests += 1
-        order = self.offer_order()
+        order = self.order.offer_order()
         stream = bool(body.get("stream"))
         for k, idx in enumerate(order):
             last = k == len(order) - 1
@@ -225,5 +220,5 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--upstream", action="append", required=True,
                     help="base URL of a replica (repeat)")
     args = ap.parse_args(argv)
-    web.run_app(Router(args.upstream).app(), host=args.host, port=args.port,
+    web.run_app(ReplicaRouter(args.upstream).app(), host=args.host, port=args.port,
                 print=None, access_log=None)

@@ -12,7 +12,10 @@ from collections.abc import Callable
 ROUTINGS = ("round_robin", "least_loaded")
 
 
-class Router:
+class OfferOrder:
+    """The order one call is offered to the replicas: the simulator's and the HTTP
+    router's (engines/vllm/router), one rule."""
+
     def __init__(self, num_replicas: int, mode: str = "round_robin",
                  load_of: Callable[[int], int] | None = None) -> None:
         if mode not in ROUTINGS:
