@@ -31,6 +31,7 @@ from slobench.metrics.build_records import RunLabels, build_records
 from slobench.metrics.capacity import SearchConfig, capacity_search
 from slobench.metrics.gains import BASELINE, capacity_gain, geometric_mean
 from slobench.metrics.summary import capacity_summary, point_summary
+from slobench.metrics.summary_schema import SummaryRow
 from slobench.perf.model import PerfModel
 from slobench.workloads.entities import Workload
 from slobench.workloads.generate import generate
@@ -212,11 +213,9 @@ def _search(run: _Run, probe: _Prober, search: SearchConfig, name: str,
     if result is None:
         return None
     sessions = probe.scenario.workload
-    run.writer.add_capacity({
-        "run_id": run.run_id, "scenario": name, "backend": backend,
-        "engine": cfg.engine, "kind": "capacity", "rate": result.capacity,
-        "gpus": cfg.gpus, **capacity_summary(
-            result, cfg.gpus, sessions.num_calls / len(sessions.sessions))})
+    run.writer.add_capacity(SummaryRow(
+        run.run_id, name, backend, cfg.engine, "capacity", result.capacity, cfg.gpus,
+        capacity_summary(result, cfg.gpus, sessions.num_calls / len(sessions.sessions))))
     return result.capacity
 
 
@@ -239,21 +238,21 @@ class _Prober:
                             self.scenario.tiers)
         labels = RunLabels(run.run_id, name, self.backend, cfg.engine, rate)
         records = build_records(res.outcomes, labels)
-        row = {"run_id": run.run_id, "scenario": name, "backend": self.backend,
-               "engine": cfg.engine, "kind": "point", "rate": rate, "gpus": cfg.gpus,
-               "sessions_requested": sessions,
-               **point_summary(records, res.step_overheads_s, res.replan_overheads_s),
-               "backlog_s": res.backlog_s, "preemptions": res.counters["preemptions"],
-               "wall_s": time.perf_counter() - started, **res.health}
+        row = SummaryRow(run.run_id, name, self.backend, cfg.engine, "point", rate, cfg.gpus, {
+            "sessions_requested": sessions,
+            **point_summary(records, res.step_overheads_s, res.replan_overheads_s),
+            "backlog_s": res.backlog_s, "preemptions": res.counters["preemptions"],
+            "wall_s": time.perf_counter() - started, **res.health})
         timeline = [(name, self.backend, rate, *t) for t in res.timeline]
         run.writer.add_probe(records, row, timeline)
         for outcomes in res.discarded:       # stalled probes, kept apart
             run.writer.add_discarded(build_records(outcomes, labels))
         res.raise_if_failed()                # a server died: what it measured is on disk
-        run.progress.probe(name, self.backend, rate, row["attainment"])
+        attainment = float(row.figures["attainment"])
+        run.progress.probe(name, self.backend, rate, attainment)
         check_failures(f"{name} / {self.backend} at {rate:.3g}/s", records,
                        cfg.search.failure_budget, run.progress.note)
-        return row["attainment"]
+        return attainment
 
 
 @functools.lru_cache(maxsize=16)
@@ -272,15 +271,15 @@ def probe_sessions(cfg: RunConfig, rate: float) -> int:
 def _fill_gains(writer: RunWriter, scenario: str, capacities: dict[str, float]) -> None:
     base = capacities.get(BASELINE, math.nan)
     for row in writer.summary_rows:
-        if row["scenario"] == scenario and row["kind"] == "capacity":
-            row["gain_vs_vllm"] = float(capacity_gain(row["capacity_rps"], base))
+        if row.scenario == scenario and row.is_capacity:
+            row.figures["gain_vs_vllm"] = float(capacity_gain(row.figures["capacity_rps"], base))
 
 
 def headline_gains(writer: RunWriter) -> dict[str, float]:
     """Geometric mean over scenarios of each backend's gain over vllm."""
     gains: dict[str, list[float]] = {}
     for row in writer.summary_rows:
-        if row["kind"] == "capacity" and row["backend"] != BASELINE:
+        if row.is_capacity and row.backend != BASELINE:
             # NaN (vllm found no capacity) is left out by geometric_mean; 0 counts.
-            gains.setdefault(row["backend"], []).append(row.get("gain_vs_vllm", math.nan))
+            gains.setdefault(row.backend, []).append(row.figures.get("gain_vs_vllm", math.nan))
     return {b: geometric_mean(v) for b, v in gains.items()}

@@ -15,7 +15,7 @@ import pandas as pd
 from slobench.core.errors import input_error
 from slobench.metrics.records import RequestRecord, records_frame
 from slobench.metrics.run_tables import PER_PROBE_TABLES, combine_parts, write_part
-from slobench.metrics.summary_schema import SUMMARY_COLUMNS, TIMELINE_COLUMNS
+from slobench.metrics.summary_schema import SUMMARY_COLUMNS, TIMELINE_COLUMNS, SummaryRow
 from slobench.report.html import write_atomic
 
 # What a run leaves in its folder; an existing run is recognised by any of them.
@@ -86,12 +86,12 @@ class RunWriter:
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         self.meta = meta
-        self.summary_rows: list[dict[str, Any]] = []
+        self.summary_rows: list[SummaryRow] = []
         self._probes = 0
         self._closed = False
         self._discarded: list[pd.DataFrame] = []
 
-    def add_probe(self, records: list[RequestRecord], summary_row: dict[str, Any],
+    def add_probe(self, records: list[RequestRecord], summary_row: SummaryRow,
                   timeline: list[tuple]) -> None:
         if self._closed:
             raise RuntimeError(f"{self.out_dir}: the run's files were already completed")
@@ -107,11 +107,11 @@ class RunWriter:
         """A probe thrown away (the client stalled) and run again: kept apart, not lost."""
         self._discarded.append(records_frame(records))
 
-    def add_capacity(self, row: dict[str, Any]) -> None:
+    def add_capacity(self, row: SummaryRow) -> None:
         self.summary_rows.append(row)
 
     def summary_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.summary_rows)
+        frame = pd.DataFrame([row.as_dict() for row in self.summary_rows])
         for col in SUMMARY_COLUMNS:
             if col not in frame:
                 frame[col] = math.nan

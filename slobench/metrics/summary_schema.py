@@ -19,6 +19,11 @@ Units (slobench.metrics.summary has the rules):
   hold the number shown with the bound: `≥ X`, `< X`, or the capacity itself.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
 from slobench.core.outcome import Status
 from slobench.metrics.summary import (
     LATENCY_METRICS,
@@ -52,3 +57,28 @@ TIMELINE_COLUMNS: list[str] = [
     "scenario", "backend", "rate", "replica", "t_s", "queue_len", "running", "batch_tokens",
     "kv_used_frac",
 ]
+
+
+@dataclass
+class SummaryRow:
+    """One row of summary.parquet: which probe (kind "point") or search (kind
+    "capacity") it is, and its figures (the other SUMMARY_COLUMNS, and extra columns such
+    as a real engine's health)."""
+
+    run_id: str
+    scenario: str
+    backend: str
+    engine: str
+    kind: str                        # "point" or "capacity"
+    rate: float                      # the probe's rate, or the capacity found
+    gpus: int
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_capacity(self) -> bool:
+        return self.kind == "capacity"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "scenario": self.scenario, "backend": self.backend,
+                "engine": self.engine, "kind": self.kind, "rate": self.rate,
+                "gpus": self.gpus, **self.figures}

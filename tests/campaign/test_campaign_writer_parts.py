@@ -14,7 +14,7 @@ from slobench.campaign.writer import RunWriter, prepare_run_folder
 from slobench.metrics import run_tables
 from slobench.metrics.records import RequestRecord, records_frame
 from slobench.metrics.run_tables import part_files, read_requests, read_table
-from slobench.metrics.summary_schema import TIMELINE_COLUMNS
+from slobench.metrics.summary_schema import TIMELINE_COLUMNS, SummaryRow
 from slobench.report.run_dir import load_run
 
 
@@ -32,9 +32,9 @@ def _timeline(probe: int, n: int) -> list[tuple]:
     return [("coding", "vllm", float(probe), 0, 0.25 * k, 1, 2, 30, 0.5) for k in range(n)]
 
 
-def _summary_row(probe: int) -> dict:
-    return {"scenario": "coding", "backend": "vllm", "engine": "sim", "kind": "point",
-            "rate": float(probe), "attainment": 0.5, "gpus": 4}
+def _summary_row(probe: int) -> SummaryRow:
+    return SummaryRow("r", "coding", "vllm", "sim", "point", float(probe), 4,
+                      {"attainment": 0.5})
 
 
 SIZES = [3, 1, 4]
@@ -127,7 +127,7 @@ def test_a_close_cut_short_loses_nothing_and_closing_again_finishes_it(
 
 def test_a_run_without_probes_still_leaves_an_empty_timeline(tmp_path: Path) -> None:
     writer = RunWriter(tmp_path, {"run_id": "r"})
-    writer.add_capacity({"kind": "capacity"})
+    writer.add_capacity(SummaryRow("r", "coding", "vllm", "sim", "capacity", 1.0, 4))
     writer.close()
     writer.close()                                   # closing twice is harmless
     assert list(pd.read_parquet(tmp_path / "timeline.parquet").columns) == TIMELINE_COLUMNS

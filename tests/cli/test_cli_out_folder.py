@@ -11,6 +11,7 @@ from cli_inproc import invoke
 
 import slobench.campaign.campaign as campaign
 from slobench.campaign.writer import RunWriter
+from slobench.metrics.summary_schema import SummaryRow
 
 SMALL = ["run", "-s", "coding", "--requests", "20", "--rates", "1", "--backends", "vllm",
          "--gpus", "1", "--tp", "1"]
@@ -50,7 +51,7 @@ def test_two_runs_with_the_same_default_id_get_two_folders(
 def test_a_crash_while_writing_leaves_the_last_good_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     writer = RunWriter(tmp_path, {"run_id": "r", "n": 1})
-    writer.add_capacity({"scenario": "coding", "backend": "vllm", "kind": "capacity"})
+    writer.add_capacity(SummaryRow("r", "coding", "vllm", "sim", "capacity", 1.0, 4))
     writer.flush()
     good_summary = pd.read_parquet(tmp_path / "summary.parquet")
 
@@ -60,7 +61,7 @@ def test_a_crash_while_writing_leaves_the_last_good_files(
         raise OSError(28, "No space left on device")
 
     writer.meta["n"] = 2
-    writer.add_capacity({"scenario": "chatbot", "backend": "vllm", "kind": "capacity"})
+    writer.add_capacity(SummaryRow("r", "chatbot", "vllm", "sim", "capacity", 1.0, 4))
     monkeypatch.setattr(Path, "write_text", half_written)
     with pytest.raises(OSError):
         writer.flush()
