@@ -34,6 +34,14 @@ class PerfModel(ABC):
     def describe(self) -> dict[str, Any]:
         """JSON-able description for run metadata."""
 
+    def step_time_of_chunks(self, prefill_tokens: int, decode_tokens: int,
+                            context_tokens: int, draft_steps: int, prefill_pairs: int) -> float:
+        """A step whose prefill chunks are known, as the simulator knows them:
+        `prefill_pairs` is the sum over chunks of chunk x (earlier tokens + chunk). A
+        model that fits attention on those pairs (a profile fitted from a real engine's
+        steps) uses them; the rest estimate attention from the aggregates."""
+        return self.step_time(prefill_tokens, decode_tokens, context_tokens, draft_steps)
+
     def batch_time(self, total_tokens: int, decode_tokens: int, context_tokens: int,
                    draft_steps: int) -> float:
         """Step time of a batch of `total_tokens`, the part above `decode_tokens` prefill.

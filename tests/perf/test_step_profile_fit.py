@@ -89,3 +89,18 @@ def test_a_bad_profile_file_is_one_input_error_naming_it(tmp_path: Path, text: s
     with pytest.raises(UserInputError, match=field) as err:
         load_profile(path)
     assert str(path) in str(err.value)
+
+
+def test_a_step_of_known_chunks_is_timed_on_their_pairs_not_the_bound() -> None:
+    profile = StepProfile(TRUE)
+    # A 512-token chunk after 1,024 computed tokens beside 8 decodes of 2,000 tokens each.
+    prefill, decode, context = 512, 8, 1024 + 512 + 8 * 2000
+    pairs = 512 * (1024 + 512)
+    exact = profile.step_time_of_chunks(prefill, decode, context, 0, pairs)
+    bound = profile.step_time(prefill, decode, context)
+    assert exact == pytest.approx(bound - TRUE["prefill_attention"] * (prefill * context - pairs))
+    assert exact < bound
+    # Models without a fitted pairs term keep their own estimate.
+    roofline = build_perf_model("opt-13b", "a100", 2, "roofline")
+    assert roofline.step_time_of_chunks(prefill, decode, context, 0, pairs) == \
+        roofline.step_time(prefill, decode, context)

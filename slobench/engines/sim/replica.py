@@ -37,6 +37,9 @@ class SimReplica:
         # step event at `step_end`, turns it on.
         self.fast_forward = False
         self.horizon = math.inf              # no step of a fast-forward run ends after it
+        # A profile fitted on chunks' attention pairs times a step from them.
+        self._times_chunks = (type(perf).step_time_of_chunks
+                              is not PerfModel.step_time_of_chunks)
         self.run: DecodeRun | None = None    # the pure-decode steps now running as one
         # Wall-clock seconds spent inside scheduler.schedule(), split by whether it re-planned.
         self.step_overheads: list[float] = []
@@ -52,7 +55,7 @@ class SimReplica:
             self.plan = None
             self.busy = False
             return plan, 0.0
-        prefill = decode = context = drafts = 0
+        prefill = decode = context = drafts = pairs = 0
         for req, n in plan.items:
             if req.generated and req.num_computed == req.prompt_tokens + req.generated - 1:
                 decode += n                     # n - 1 of them speculative drafts
@@ -60,12 +63,15 @@ class SimReplica:
                     drafts = n - 1
             else:
                 prefill += n
+                pairs += n * (req.num_computed + n)
             context += req.num_computed
         context += prefill + decode
         self.plan = plan
         self.busy = True
         self.last_batch_tokens = prefill + decode
-        dt = self.perf.step_time(prefill, decode, context, drafts)
+        dt = (self.perf.step_time_of_chunks(prefill, decode, context, drafts, pairs)
+              if self._times_chunks and prefill else
+              self.perf.step_time(prefill, decode, context, drafts))
         if self.fast_forward and not prefill and not drafts and not plan.preempted:
             self._try_run(plan, now, now + dt)
         return plan, dt

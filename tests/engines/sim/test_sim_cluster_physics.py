@@ -154,3 +154,33 @@ def test_same_time_arrivals_are_batched_together_in_the_first_step() -> None:
     # One step prefills all three: each first token comes at T(sum of prompts).
     for o in res.outcomes:
         assert o.token_times[0] - 1.0 == pytest.approx(spec_t(sum(prompts)), rel=1e-9)
+
+
+def test_a_fitted_profile_times_a_simulated_prefill_on_its_chunk_pairs() -> None:
+    from slobench.core.request import SchedRequest
+    from slobench.engines.sim.replica import SimReplica
+    from slobench.perf.step_profile import StepProfile
+    from slobench.sched.interface import SchedContext, StepPlan
+    from slobench.sched.kv_blocks import BlockPool
+
+    coef = {"const": 0.005, "prefill_tokens": 1e-4, "decode_tokens": 1e-3,
+            "context_tokens": 1e-7, "prefill_attention": 1e-8, "draft_steps": 0.0}
+    profile = StepProfile(coef)
+    long = SchedRequest(rid=0, arrival_s=0.0, prompt_tokens=4096, output_tokens=4,
+                        expected_output=4, ttft_slo_s=10.0, phase_tpots=((1, 1.0),))
+    long.num_computed = 2048                   # its second chunk of 1,024
+    decode = SchedRequest(rid=1, arrival_s=0.0, prompt_tokens=3000, output_tokens=9,
+                          expected_output=9, ttft_slo_s=10.0, phase_tpots=((1, 1.0),))
+    decode.num_computed, decode.generated = 3004, 5
+
+    class OnePlan:
+        def schedule(self, now: float) -> StepPlan:
+            return StepPlan(items=[(long, 1024), (decode, 1)])
+
+    ctx = SchedContext(perf=profile, kv=BlockPool(1000), tpot_tiers_s=(1.0,))
+    rep = SimReplica(0, profile, OnePlan(), ctx.kv)      # type: ignore[arg-type]
+    _, dt = rep.plan_step(0.0)
+    context = 2048 + 3004 + 1024 + 1
+    assert dt == pytest.approx(profile.step_time_of_chunks(1024, 1, context, 0,
+                                                           1024 * (2048 + 1024)))
+    assert dt < profile.step_time(1024, 1, context)
