@@ -212,10 +212,10 @@ def _search(run: _Run, probe: _Prober, search: SearchConfig, name: str,
         return None
     if result is None:
         return None
-    sessions = probe.scenario.workload
+    workload = probe.scenario.workload
     run.writer.add_capacity(SummaryRow(
         run.run_id, name, backend, cfg.engine, "capacity", result.capacity, cfg.gpus,
-        capacity_summary(result, cfg.gpus, sessions.num_calls / len(sessions.sessions))))
+        capacity_summary(result, cfg.gpus, workload.num_calls / len(workload.sessions))))
     return result.capacity
 
 

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ProbeTask:
-    """Everything one probe needs, picklable (the probe function is a partial of
-    `run_sim_probe` over the frozen simulator setup)."""
+    """Everything one probe needs, picklable (the probe function is the simulated
+    engine's bound `probe`: a frozen SimEngine pickles with it)."""
 
     probe_fn: Callable[..., ProbeResult]
     backend: str

@@ -37,6 +37,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,13 +190,16 @@ def running_stub(ttft_s: float, gap_s: float, log: Path | None = None,
     # The checkout on the path: tests.support is not installed.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
-    stub = ManagedProcess("stub server", cmd, Path(os.devnull), url, env=env)
+    # Its own output (a crash's traceback) goes to a file the start-up error quotes.
+    output = Path(tempfile.gettempdir()) / f"slobench-stub-{port}.out"
+    stub = ManagedProcess("stub server", cmd, output, url, env=env)
     stub.start()
     try:
         stub.wait_ready(10.0, poll_s=0.1)
         yield url
     finally:
         stub.kill()
+        output.unlink(missing_ok=True)
 
 
 def main() -> None:

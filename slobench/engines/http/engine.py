@@ -120,7 +120,7 @@ class OpenAIEngine:
     def probe(self, backend: str, workload: Workload, factory: RequestFactory,
               tiers: tuple[float, ...]) -> ProbeResult:
         """One probe; run again (bounded, `probe_policy`) when the client stalled."""
-        self._use_backend(backend)
+        self.use_backend(backend)
         policy, discarded = self.probe_policy, []
         while True:
             res, faults = self._probe_once(workload, factory)
@@ -131,8 +131,8 @@ class OpenAIEngine:
             log.warning("client stalled %.2f s during a probe: running it again", stall)
             discarded.append(res.outcomes)
 
-    def _use_backend(self, backend: str) -> None:
-        """Make the server serve `backend` (a URL serves its own scheduler)."""
+    def use_backend(self, backend: str) -> None:
+        """Make the server serve `backend`: a URL serves its own scheduler, nothing to do."""
 
     def _probe_once(self, workload: Workload,
                     factory: RequestFactory) -> tuple[LoadResult, dict[str, int]]:

@@ -171,7 +171,7 @@ class _EventLoop:
             end = rep.step_end
             self.push_step(rep, t + dt if end is None else end)
         elif rep.scheduler.has_work():
-            wake = getattr(rep.scheduler, "next_wakeup", lambda _t: None)(t)
+            wake = rep.scheduler.next_wakeup(t)
             if wake is not None and wake > t:
                 self.push(wake, _WAKE, rep)
         if t >= self.next_sample[rep.index]:

@@ -143,7 +143,6 @@ class VllmEngine(OpenAIEngine):
             self.router.__enter__()
             self.urls = [self.router.url]
 
-    _use_backend = use_backend
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
