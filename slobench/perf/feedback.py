@@ -113,6 +113,14 @@ class OnlineStepModel(PerfModel):
         return self.inflation * max(self.profile.step_time(
             prefill_tokens, decode_tokens, context_tokens, draft_steps), 1e-6)
 
+    def step_time_of_chunks(self, prefill_tokens: int, decode_tokens: int,
+                            context_tokens: int, draft_steps: int, prefill_pairs: int) -> float:
+        if self.profile is None:
+            return self.prior.step_time_of_chunks(prefill_tokens, decode_tokens,
+                                                  context_tokens, draft_steps, prefill_pairs)
+        return self.inflation * max(self.profile.step_time_of_chunks(
+            prefill_tokens, decode_tokens, context_tokens, draft_steps, prefill_pairs), 1e-6)
+
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         if self.profile is None:
             return self.prior.decode_step_time(batch, context)

@@ -56,7 +56,9 @@ class FittedProfile(PerfModel):
         return self.time(prefill_tokens + decode_tokens, draft_steps)
 
     def max_batch_tokens(self, time_budget_s: float, decode_tokens: int = 0,
-                         context_tokens: int = 0, draft_steps: int = 0) -> int:
+                         context_tokens: int = 0, draft_steps: int = 0,
+                         prefill_context: int | None = None) -> int:
+        # prefill_context: this model has no prefill-attention term to refine.
         if not math.isfinite(time_budget_s):
             raise ValueError(f"time budget {time_budget_s!r} s bounds no batch size")
         # Each term bounds N by floor((budget - k2*S - b) / k1); a flat term either

@@ -177,7 +177,9 @@ class RooflineModel(PerfModel):
                                      draft_steps)))
 
     def max_batch_tokens(self, time_budget_s: float, decode_tokens: int = 0,
-                         context_tokens: int = 0, draft_steps: int = 0) -> int:
+                         context_tokens: int = 0, draft_steps: int = 0,
+                         prefill_context: int | None = None) -> int:
+        # prefill_context: this model has no prefill-attention term to refine.
         """The interface's exact inverse (largest N with batch_time(N) <= budget), in
         ~2.4x fewer step evaluations than its bisection (the planner calls this every
         step). The GEMM term only changes at tile boundaries, so the search finds the

@@ -104,3 +104,24 @@ def test_a_step_of_known_chunks_is_timed_on_their_pairs_not_the_bound() -> None:
     roofline = build_perf_model("opt-13b", "a100", 2, "roofline")
     assert roofline.step_time_of_chunks(prefill, decode, context, 0, pairs) == \
         roofline.step_time(prefill, decode, context)
+
+
+def test_a_planned_batch_with_its_chunk_context_counts_its_own_pairs_not_the_decodes() -> None:
+    profile = StepProfile(TRUE)
+    # 420 prefill tokens of a fresh prompt beside 2 decodes attending 2,000 tokens each.
+    total, decode, decode_context = 422, 2, 4000
+    fresh = profile.batch_time(total, decode, decode_context, 0, prefill_context=0)
+    bound = profile.batch_time(total, decode, decode_context, 0)
+    prefill = total - decode
+    assert fresh == pytest.approx(bound - TRUE["prefill_attention"] * prefill * decode_context)
+    # A later chunk of a long prompt attends its earlier tokens too.
+    later = profile.batch_time(total, decode, decode_context, 0, prefill_context=3000)
+    assert later == pytest.approx(fresh + TRUE["prefill_attention"] * prefill * 3000)
+    # The inverse agrees: more tokens fit a step once decodes' contexts stop counting.
+    budget = bound
+    assert profile.max_batch_tokens(budget, decode, decode_context, 0, 0) > total
+    assert profile.max_batch_tokens(budget, decode, decode_context, 0) == total
+    # Models without a pairs term are unchanged by it.
+    roofline = build_perf_model("opt-13b", "a100", 2, "roofline")
+    assert roofline.batch_time(total, decode, decode_context, 0, 0) == \
+        roofline.batch_time(total, decode, decode_context, 0)

@@ -11,8 +11,13 @@ def rate(_counts: tuple[int, ...]) -> float:
     return 1000.0
 
 
-def step(_counts: tuple[int, ...]) -> float:
-    return 0.0
+class NoStepGrid:
+    """The fluid timeline: no step grid."""
+
+    one_step = False
+
+    def step_s(self, _counts: tuple[int, ...]) -> float:
+        return 0.0
 
 
 def item(key: int, deadline: float, tokens: int, kv: int = 100,
@@ -22,7 +27,8 @@ def item(key: int, deadline: float, tokens: int, kv: int = 100,
 
 def why(it: AdmissionItem, forced: list[AdmissionItem] = (), kv_free: int = 10_000,
         unguarded: float | None = None, now: float = 0.0) -> str:
-    return rejection_reason(it, list(forced), (0,), now, kv_free, rate, step, unguarded)
+    return rejection_reason(it, list(forced), (0,), now, kv_free, rate, NoStepGrid(),
+                            unguarded)
 
 
 def test_a_deadline_already_past_is_expired() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from slobench.core.request import SchedRequest
 from slobench.perf.measured import MeasuredModel
+from slobench.perf.step_profile import StepProfile
 from slobench.sched.interface import SchedContext, Verdict
 from slobench.sched.kv_blocks import BlockPool
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
@@ -54,3 +55,29 @@ def test_a_queue_too_long_for_one_step_falls_back_to_full_steps() -> None:
     policy.add_request(short, 0.5, True)
     policy.schedule(0.5)
     assert long in policy.admitted and short.rejected
+
+
+def test_the_short_step_holds_its_prompt_even_where_the_full_steps_rate_is_slower() -> None:
+    # Attention makes a step's cost convex in its prefill: a full 100 ms step prefills
+    # ~1,200 tokens (12k tokens/s), so at that rate a 400-token prompt takes 33 ms, yet
+    # the one short step holding it beside the decodes takes ~18 ms. Admission must
+    # count that one step, not two of them.
+    perf = StepProfile({"const": 0.005, "prefill_tokens": 6e-6, "decode_tokens": 1e-5,
+                        "prefill_attention": 6e-8})
+    cfg = SlosConfig(margin=1.0, max_stretch=1.0, best_effort=False)
+    policy = SlosPolicy(SchedContext(perf=perf, kv=BlockPool(4000), tpot_tiers_s=(TPOT_S,),
+                                     options={"slos": cfg}))
+    for i in range(2):
+        policy.add_request(_request(i, 16, ttft_slo_s=1.0), 0.0, True)
+    policy.schedule(0.0)
+    for r in policy.admitted:
+        r.num_computed, r.generated, r.first_token_s = 16, 1, 0.01
+    prompt = _request(100, 400, ttft_slo_s=0.025, arrival=0.5)
+    policy.add_request(prompt, 0.5, True)
+    plan = policy.schedule(0.5)
+    assert prompt in policy.admitted and not plan.rejected
+    assert (prompt, 400) in plan.items
+    prefill = sum(n for r, n in plan.items if r is prompt)
+    decode = len(plan.items) - 1
+    step = perf.step_time_of_chunks(prefill, decode, 400 + 2 * 17, 0, prefill * prefill)
+    assert step <= 0.025

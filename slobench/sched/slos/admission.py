@@ -20,12 +20,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 # counts per tier -> prefill tokens per second the batch plan leaves (<= 0: none)
 PrefillRate = Callable[[tuple[int, ...]], float]
-# counts per tier -> step length of the batch plan; first tokens come at step ends
-StepOf = Callable[[tuple[int, ...]], float]
+
+
 _State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a linked list)
+
+
+class StepClock(Protocol):
+    """How the plan's steps run, for when first tokens come (at step ends)."""
+
+    # Every queued prefill completes in the first step (a light load's short prompts):
+    # each first token then comes at its end, whatever the fluid rate says.
+    one_step: bool
+
+    def step_s(self, counts: tuple[int, ...]) -> float:
+        """The planned step beside these decodes (0: no step grid, the fluid time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +59,13 @@ class AdmissionResult:
 
 class _Timeline:
     """The sequential prefill model: EDF order, each prefill at the rate the decodes
-    admitted before it leave; with `step_of`, a first token comes at the end of the
+    admitted before it leave; with a step clock, a first token comes at the end of the
     planned step in which its prefill work completes."""
 
-    def __init__(self, now: float, rate_of: PrefillRate,
-                 step_of: StepOf | None) -> None:
+    def __init__(self, now: float, rate_of: PrefillRate, clock: StepClock | None) -> None:
         self.now = now
         self.rate_of = rate_of
-        self.step_of = step_of
+        self.clock = clock
 
     def step(self, t: float, counts: tuple[int, ...],
              item: AdmissionItem) -> tuple[tuple[int, ...], float, float]:
@@ -65,9 +76,14 @@ class _Timeline:
         new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
         t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
         done = t_new
-        step = self.step_of(counts) if self.step_of is not None else 0.0
+        clock = self.clock
+        step = clock.step_s(counts) if clock is not None else 0.0
         if step > 0 and t_new < float("inf"):
-            done = self.now + step * math.ceil((t_new - self.now) / step - 1e-9)
+            assert clock is not None
+            # The fluid rate is a full step's: a short first step holding the whole queue
+            # does its work at a better rate per token (fixed and attention costs).
+            steps = 1 if clock.one_step else math.ceil((t_new - self.now) / step - 1e-9)
+            done = self.now + step * steps
         return new_counts, t_new, done
 
     def forced_limits(self, order: Sequence[AdmissionItem],
@@ -83,19 +99,19 @@ class _Timeline:
 
 
 def _in_edf_order(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
-                  rate_of: PrefillRate, step_of: StepOf | None
+                  rate_of: PrefillRate, clock: StepClock | None
                   ) -> tuple[list[AdmissionItem], _Timeline, dict[int, float]]:
     """The items in EDF order, their timeline and the admitted ones' limits."""
     order = sorted(items, key=lambda it: it.deadline_s)
-    timeline = _Timeline(now, rate_of, step_of)
+    timeline = _Timeline(now, rate_of, clock)
     return order, timeline, timeline.forced_limits(order, base_counts)
 
 
 def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
           kv_free_tokens: int, rate_of: PrefillRate,
-          step_of: StepOf | None = None) -> AdmissionResult:
+          clock: StepClock | None = None) -> AdmissionResult:
     """The most candidates admissible together (ties: the earliest finish), by the DP."""
-    order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, step_of)
+    order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, clock)
     states: dict[tuple[int, ...], list[_State]] = {base_counts: [(0, now, None)]}
     explored = 0
     for item in order:
@@ -156,11 +172,23 @@ def _keys(link: tuple | None) -> list[int]:
     return out
 
 
+def first_token_times(items: Sequence[AdmissionItem], base_counts: tuple[int, ...],
+                      now: float, rate_of: PrefillRate,
+                      clock: StepClock | None = None) -> dict[int, float]:
+    """When each item's first token comes if all of them are admitted (the audit's
+    detail: what the plan promised against the deadline)."""
+    order, timeline, _ = _in_edf_order(items, base_counts, now, rate_of, clock)
+    t, counts, done_at = now, base_counts, {}
+    for item in order:
+        counts, t, done_at[item.key] = timeline.step(t, counts, item)
+    return done_at
+
+
 def admit_greedy_all(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
                      kv_free_tokens: int, rate_of: PrefillRate,
-                     step_of: StepOf | None = None) -> bool:
+                     clock: StepClock | None = None) -> bool:
     """True when admitting every candidate is feasible (then the DP's answer is all of them)."""
-    order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, step_of)
+    order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, clock)
     t, counts, kv = now, base_counts, 0
     for item in order:
         counts, t, done = timeline.step(t, counts, item)

@@ -31,6 +31,8 @@ class SlosConfig:
     # planned steps beyond the next one: 0 in the simulator (exact step times); a real
     # engine's steps overrun now and then, and a deferred decode has no slack left.
     decode_guard_steps: float = 0.0
+    # Record the numbers behind each rejection (a real engine's audit; costs a timeline).
+    explain_rejections: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -51,4 +53,4 @@ class SlosConfig:
         planned at 80% of the tightest TPOT (the plugin also corrects the step-time
         line online)."""
         return cls(**{"margin": 0.8, "max_stretch": 1.0, "decode_guard_steps": 1.0,
-                      **overrides})
+                      "explain_rejections": True, **overrides})

@@ -119,7 +119,11 @@ class SlosPolicy(ReplicaScheduler):
         context = self._decode_context(due_now)
         limit = self._end_by_first_ttft(now, limit, due_now, context, prefilling)
         items, kv = plan.items, self.ctx.kv
-        budget = self._serve_due(items, due_now, tier_plan.draft_len, limit, context)
+        # The earlier tokens the step's first prefill chunk attends to (a model with a
+        # prefill-attention term times the chunk on them, not on the decodes' contexts).
+        chunk_context = prefilling[0].num_computed if prefilling else None
+        budget = self._serve_due(items, due_now, tier_plan.draft_len, limit, context,
+                                 chunk_context)
         budget = _fill(items, prefilling, budget, self._allocate)
         # Leftover budget: decodes ahead of schedule, then best-effort work (which never
         # preempts anybody for KV).
@@ -149,7 +153,8 @@ class SlosPolicy(ReplicaScheduler):
         return counts, decoding, prefilling
 
     def _serve_due(self, items: list[tuple[SchedRequest, int]], due_now: list[SchedRequest],
-                   draft_len: tuple[int, ...], limit: float, context: int) -> int:
+                   draft_len: tuple[int, ...], limit: float, context: int,
+                   chunk_context: int | None = None) -> int:
         """Put the due decodes in the batch; returns the step's token budget left."""
         if self._speculating and due_now:
             # Each due decode verifies its tier's draft length this step (SPEC §7).
@@ -160,7 +165,7 @@ class SlosPolicy(ReplicaScheduler):
             verify, n_decode, drafts = [], len(due_now), 0
         # Due decodes are always served, even when the limit leaves no room for them.
         budget = max(n_decode, min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
-            limit, n_decode, context, drafts)))
+            limit, n_decode, context, drafts, chunk_context)))
         if not verify:
             return _fill(items, due_now, budget, self._allocate)
         for r, n in zip(due_now, verify, strict=True):
@@ -179,9 +184,10 @@ class SlosPolicy(ReplicaScheduler):
         cannot make it any more does not shrink everybody's steps."""
         perf = self.ctx.perf
         tokens = len(due)
+        chunk_context = prefilling[0].num_computed if prefilling else 0
         for r in prefilling:  # EDF order
             tokens += r.tokens_needed
-            need = perf.batch_time(tokens, len(due), context, 0)
+            need = perf.batch_time(tokens, len(due), context, 0, chunk_context)
             if need > limit:
                 break  # this one and later ones finish in later steps
             room = r.ttft_deadline_s - now

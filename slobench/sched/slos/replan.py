@@ -16,7 +16,7 @@ from slobench.core.request import SchedRequest
 from slobench.sched.interface import StepPlan
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.kv_peak import admitted_peak_kv
-from slobench.sched.slos.why import rejection_reason
+from slobench.sched.slos.why import rejection_detail, rejection_reason
 
 if TYPE_CHECKING:
     from slobench.sched.slos.policy import SlosPolicy
@@ -69,24 +69,22 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
     def rate_of(counts: tuple[int, ...]) -> float:
         return planner.plan(counts).prefill_rate
 
-    tightest_step = _first_step_s(policy, now, items, planner.tiers_s[0] * cfg.margin)
+    clock = _PlanClock(policy, now, items, planner.tiers_s[0] * cfg.margin)
 
-    def step_of(counts: tuple[int, ...]) -> float:
-        # First tokens come at step ends: steps run at the tightest tier's pace while
-        # anything decodes; with nothing decoding they are cut to promised deadlines.
-        return tightest_step if any(counts) else 0.0
-
-    if admit_greedy_all(items, base, now, kv_free, rate_of, step_of):
+    if admit_greedy_all(items, base, now, kv_free, rate_of, clock):
         chosen = set(by_key)
     else:
-        chosen = set(admit(items, base, now, kv_free, rate_of, step_of).admitted)
+        chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
     forced = [it for it in items if it.forced]
     for item in items:
         r = by_key.get(item.key) if not item.forced else None
         if r is not None and r.rid not in chosen:
             r.sched_state["why"] = rejection_reason(
-                item, forced, base, now, kv_free, rate_of, step_of,
+                item, forced, base, now, kv_free, rate_of, clock,
                 r.sched_state.get("unguarded_deadline_s"))
+            if cfg.explain_rejections:
+                r.sched_state["why_detail"] = rejection_detail(item, forced, base, now,
+                                                               rate_of, clock)
     _settle(policy, candidates, chosen, plan)
     plan.replanned = True
 
@@ -130,25 +128,34 @@ def _settle(policy: SlosPolicy, candidates: list[SchedRequest], chosen: set[int]
     plan.released.extend(kept)
 
 
-def _first_step_s(policy: SlosPolicy, now: float, items: list[AdmissionItem],
-                  full_s: float) -> float:
-    """How long the steps of the admission plan are. A full step at the tightest tier's
-    pace, unless every prefill waiting (admitted and candidate) fits in one step beside
-    all the decodes and that step ends before the earliest of their deadlines: then
-    the step planner serves them all in it and ends it by the first deadline
-    (`SlosPolicy._end_by_first_ttft`), so each first token comes within that one short
-    step. A light load's short prompts are not turned away for a full step they never
-    wait."""
-    if not items:
-        return full_s
-    decoding = [r for r in policy.admitted if r.generated]
-    n = len(decoding)
-    queued = sum(it.prefill_tokens for it in items)
-    context = sum(r.num_computed + 1 for r in decoding)
-    short = policy.ctx.perf.batch_time(n + queued, n, context, 0)
-    # A prefill already late cuts no step (it cannot make it any more).
-    earliest = min((it.deadline_s for it in items if it.deadline_s > now), default=now)
-    return short if short <= full_s and now + short <= earliest else full_s
+class _PlanClock:
+    """The admission plan's steps (admission.StepClock). While anything decodes, steps
+    run at the tightest tier's pace, unless every prefill waiting (admitted and
+    candidate) fits in one step beside all the decodes and that step ends before the
+    earliest of their deadlines: then the step planner serves them all in it and ends
+    it by the first deadline (`SlosPolicy._end_by_first_ttft`), so each first token
+    comes at the end of that one short step. A light load's short prompts are not
+    turned away for a full step they never wait. With nothing decoding there is no
+    step grid: the fluid time."""
+
+    def __init__(self, policy: SlosPolicy, now: float, items: list[AdmissionItem],
+                 full_s: float) -> None:
+        self.first_s, self.one_step = full_s, False
+        if not items:
+            return
+        decoding = [r for r in policy.admitted if r.generated]
+        n = len(decoding)
+        queued = sum(it.prefill_tokens for it in items)
+        context = sum(r.num_computed + 1 for r in decoding)
+        # Fresh prompts' chunks (prefill_context 0): the queue's own attention.
+        short = policy.ctx.perf.batch_time(n + queued, n, context, 0, 0)
+        # A prefill already late cuts no step (it cannot make it any more).
+        earliest = min((it.deadline_s for it in items if it.deadline_s > now), default=now)
+        if short <= full_s and now + short <= earliest:
+            self.first_s, self.one_step = short, True
+
+    def step_s(self, counts: tuple[int, ...]) -> float:
+        return self.first_s if any(counts) else 0.0
 
 
 def _admitted_kv_peak(policy: SlosPolicy, now: float) -> float:

@@ -66,8 +66,10 @@ class TierPlanner:
         return cached
 
     def _budget(self, step_s: float, decode_reqs: int, draft: int) -> int:
+        # The prefill as fresh prompts' chunks (prefill_context 0): what the planner
+        # knows before the step's chunks are chosen.
         return self.perf.max_batch_tokens(step_s, 0, decode_reqs * self.mean_context,
-                                          draft - 1)
+                                          draft - 1, 0)
 
     def _best_plan(self, counts: tuple[int, ...]) -> TierPlan:
         present = [i for i, c in enumerate(counts) if c > 0]

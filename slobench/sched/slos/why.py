@@ -17,18 +17,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from slobench.sched.slos.admission import AdmissionItem, PrefillRate, StepOf, admit_greedy_all
+from slobench.sched.slos.admission import (
+    AdmissionItem,
+    PrefillRate,
+    StepClock,
+    admit_greedy_all,
+    first_token_times,
+)
 
 REASONS = ("expired", "guard", "kv", "ttft", "busy", "contention")
 
 
 def rejection_reason(item: AdmissionItem, forced: Sequence[AdmissionItem],
                      base_counts: tuple[int, ...], now: float, kv_free_tokens: int,
-                     rate_of: PrefillRate, step_of: StepOf,
+                     rate_of: PrefillRate, clock: StepClock,
                      unguarded_deadline_s: float | None = None) -> str:
     def feasible(it: AdmissionItem, others: Sequence[AdmissionItem],
                  counts: tuple[int, ...]) -> bool:
-        return admit_greedy_all([*others, it], counts, now, kv_free_tokens, rate_of, step_of)
+        return admit_greedy_all([*others, it], counts, now, kv_free_tokens, rate_of, clock)
 
     def guard_blamed(others: Sequence[AdmissionItem], counts: tuple[int, ...]) -> bool:
         if unguarded_deadline_s is None or unguarded_deadline_s <= item.deadline_s:
@@ -46,3 +52,17 @@ def rejection_reason(item: AdmissionItem, forced: Sequence[AdmissionItem],
     if not feasible(item, (), idle):
         return "guard" if guard_blamed((), idle) else "ttft"
     return "guard" if guard_blamed(forced, base_counts) else "busy"
+
+
+def rejection_detail(item: AdmissionItem, forced: Sequence[AdmissionItem],
+                     base_counts: tuple[int, ...], now: float, rate_of: PrefillRate,
+                     clock: StepClock) -> dict[str, float]:
+    """The numbers behind a rejection, in ms from the decision: the deadline it had, when
+    the plan would have given its first token beside the admitted work alone, and the
+    planned step length then."""
+    done = first_token_times([*forced, item], base_counts, now, rate_of, clock)[item.key]
+    return {"left_ms": round((item.deadline_s - now) * 1e3, 2),
+            "planned_ms": round((done - now) * 1e3, 2),
+            "step_ms": round(clock.step_s(base_counts) * 1e3, 2),
+            "prefill_ahead": sum(it.prefill_tokens for it in forced),
+            "decodes": sum(base_counts)}

@@ -124,8 +124,9 @@ class SlosScheduler(RecordingScheduler):
         self.max_num_scheduled_tokens = self._orig_max_tokens
 
     def _predicted_step_s(self, shape: StepShape) -> float:
-        return self._core.perf.step_time(shape.prefill_tokens, shape.decode_tokens,
-                                         shape.context_tokens)
+        return self._core.perf.step_time_of_chunks(
+            shape.prefill_tokens, shape.decode_tokens, shape.context_tokens,
+            shape.draft_steps, shape.prefill_pairs)
 
     def _step_measured(self, shape: StepShape, step_s: float) -> None:
         """Each measured step teaches the online model; a refit rebuilds the planner."""
@@ -268,7 +269,8 @@ class SlosScheduler(RecordingScheduler):
     def _log_verdict(self, event: str, req: Request, sr: SchedRequest) -> None:
         """A rejection or a demotion to best-effort, with the core's reason (the audit)."""
         self._log({"event": event, "id": req.request_id, "t": time.monotonic(),
-                   "call": sr.sched_state.get("call"), "why": sr.sched_state.get("why")})
+                   "call": sr.sched_state.get("call"), "why": sr.sched_state.get("why"),
+                   "detail": sr.sched_state.get("why_detail")})
 
     def _log(self, row: dict) -> None:
         self.step_log.event(row)
