@@ -5,7 +5,7 @@
 
 Per (scenario, backend): simulated requests per CPU-second of one probe near capacity
 (the default setting: OPT-13B, 4xA100, TP 2). Then the six-scenario study
-(`slobench run --scenario all`, default sim engine, serial) timed as a whole process,
+(`slobench run --scenario all --no-report`, default sim engine, serial) timed as a whole process,
 and whether both trees found the same capacities and attainments (to 1e-9). The
 baseline runs from a temporary `git worktree` of REV; each measurement runs in its own
 process with that tree first on the import path. Prints figures; judges nothing.
@@ -30,8 +30,7 @@ BACKENDS = ("vllm", "slos")
 
 def measure_probes(requests: int, rates: str) -> list[dict]:
     """In this process (whichever tree is on the path): CPU time of one probe each."""
-    from slobench.engines.requests import RequestFactory, tpot_tiers
-    from slobench.engines.sim.engine import SimSetup, run_sim_probe
+    RequestFactory, tpot_tiers, SimSetup, run_sim_probe = _probe_api()
     from slobench.perf.factory import build_perf_model, kv_capacity_tokens
     from slobench.workloads.generate import generate
     from slobench.workloads.scenario import load_scenario
@@ -51,6 +50,20 @@ def measure_probes(requests: int, rates: str) -> list[dict]:
             rows.append({"scenario": name, "backend": backend, "rate": float(rate),
                          "requests": len(res.outcomes), "cpu_s": cpu})
     return rows
+
+
+def _probe_api() -> tuple:
+    """The probe entry points of whichever layout this tree has: `engines/` today,
+    `runner/` + `sim/` before the move (the issue's baseline, 4f160e7)."""
+    import importlib.util
+
+    if importlib.util.find_spec("slobench.engines.sim") is not None:
+        from slobench.engines.requests import RequestFactory, tpot_tiers
+        from slobench.engines.sim.engine import SimSetup, run_sim_probe
+    else:
+        from slobench.runner.requests import RequestFactory, tpot_tiers  # type: ignore
+        from slobench.runner.sim_probe import SimSetup, run_sim_probe  # type: ignore
+    return RequestFactory, tpot_tiers, SimSetup, run_sim_probe
 
 
 def _child(tree: Path, args: list[str]) -> tuple[str, float, float]:
@@ -75,8 +88,8 @@ def probes_in(tree: Path, requests: int, rates: str) -> list[dict]:
 def study_in(tree: Path, out_dir: Path) -> tuple[float, float]:
     code = ("import sys; sys.argv[0] = 'slobench'; from slobench.cli.app import main; "
             "sys.exit(main())")
-    _, wall, cpu = _child(tree, ["-c", code, "run", "--scenario", "all", "--out",
-                                 str(out_dir)])
+    _, wall, cpu = _child(tree, ["-c", code, "run", "--scenario", "all", "--no-report",
+                                 "--out", str(out_dir)])
     return wall, cpu
 
 
