@@ -268,7 +268,7 @@ def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budge
           allocate: Callable[[SchedRequest, int], bool], blocks: dict[int, int]) -> int:
     """Give each request, in order, as many of its needed tokens as the budget leaves.
     `blocks` is the KV pool's: a request whose blocks hold them needs no allocate call."""
-    held = blocks.get
+    held, add, block = blocks.get, items.append, BLOCK_SIZE
     for r in reqs:
         if budget <= 0:
             break
@@ -276,7 +276,7 @@ def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budge
         n = r.prompt_tokens + r.generated - computed  # tokens_needed, inlined (hot)
         if n > budget:
             n = budget
-        if computed + n <= held(r.rid, 0) * BLOCK_SIZE or allocate(r, n):
-            items.append((r, n))
+        if computed + n <= held(r.rid, 0) * block or allocate(r, n):
+            add((r, n))
             budget -= n
     return budget
