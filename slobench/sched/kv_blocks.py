@@ -20,6 +20,10 @@ class BlockPool:
         self.total_blocks = total_blocks
         self.free_blocks = total_blocks
         self._held: dict[int, int] = {}
+        # rid -> blocks held, for hot loops' inline check `num_computed + n <=
+        # blocks.get(rid, 0) * BLOCK_SIZE` (allocate would return True, changing nothing).
+        # Read it, never write it.
+        self.blocks: dict[int, int] = self._held
 
     def held(self, req: SchedRequest) -> int:
         return self._held.get(req.rid, 0)

@@ -40,6 +40,7 @@ from slobench.sched.interface import (
     Verdict,
     register_policy,
 )
+from slobench.sched.kv_blocks import BLOCK_SIZE
 from slobench.sched.slos.speculative import verified_tokens
 
 GiB = 1 << 30
@@ -76,45 +77,54 @@ class VllmPolicy(ReplicaScheduler):
         return self._schedule_with_budget(self.token_budget)
 
     def _schedule_with_budget(self, budget: int) -> StepPlan:
-        kv = self.ctx.kv
+        kv, running, drafting = self.ctx.kv, self.running, self.draft_tokens
+        # A request whose blocks hold the step's tokens needs no allocate call (hot).
+        blocks_get = kv.blocks.get
         items: list[tuple[SchedRequest, int]] = []
         preempted: list[SchedRequest] = []
         i = 0
-        while i < len(self.running) and budget > 0:
-            req = self.running[i]
-            n = req.prompt_tokens + req.generated - req.num_computed
-            if n == 1 and self.draft_tokens and req.generated:   # a decode: verify drafts
-                n = verified_tokens(self.draft_tokens, req.output_tokens - req.generated)
+        while i < len(running) and budget > 0:
+            req = running[i]
+            computed = req.num_computed
+            n = req.prompt_tokens + req.generated - computed
+            if n == 1 and drafting and req.generated:   # a decode: verify drafts
+                n = verified_tokens(drafting, req.output_tokens - req.generated)
             if n > budget:
                 n = budget
-            scheduled = True
-            while not kv.allocate(req, n):
-                # running[-1] sits at index >= i, so it is never already in `items`.
-                victim = self.running.pop()
-                kv.free(victim)
-                victim.num_computed = 0
-                victim.num_preemptions += 1
-                self.waiting.appendleft(victim)
-                preempted.append(victim)
-                if victim is req:
-                    scheduled = False
-                    break
-            if not scheduled:
+            if (computed + n > blocks_get(req.rid, 0) * BLOCK_SIZE
+                    and not self._allocate_running(req, n, preempted)):
                 break
             items.append((req, n))
             budget -= n
             i += 1
         if not preempted:
-            while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
+            while self.waiting and budget > 0 and len(running) < self.max_num_seqs:
                 req = self.waiting[0]
                 n = min(req.tokens_needed, budget)
                 if not kv.allocate(req, n):
                     break
                 self.waiting.popleft()
-                self.running.append(req)
+                running.append(req)
                 items.append((req, n))
                 budget -= n
         return StepPlan(items=items, preempted=preempted)
+
+    def _allocate_running(self, req: SchedRequest, n: int,
+                          preempted: list[SchedRequest]) -> bool:
+        """KV for a running request, preempting `running[-1]` (the newest) by recompute
+        until it fits; False when the request preempted itself."""
+        kv = self.ctx.kv
+        while not kv.allocate(req, n):
+            # running[-1] sits at or after req, so it is never already in the step's items.
+            victim = self.running.pop()
+            kv.free(victim)
+            victim.num_computed = 0
+            victim.num_preemptions += 1
+            self.waiting.appendleft(victim)
+            preempted.append(victim)
+            if victim is req:
+                return False
+        return True
 
     def steady_decode(self, plan: StepPlan, now: float) -> RepeatCheck | None:
         # Every running request decoding and served, nothing preempted: the next step

@@ -77,18 +77,23 @@ def plan_run(reqs: list[SchedRequest], room: int, kv: BlockPool, perf: PerfModel
     n = len(reqs)
     context0 = sum(r.num_computed for r in reqs) + n
     # Request r needs a new block at steps f, f + BLOCK_SIZE, ... (f = room left in its
-    # blocks after step 0); `active[k]` counts those whose steps are k mod BLOCK_SIZE.
-    firsts = sorted((kv.held(r) * BLOCK_SIZE - r.num_computed, i) for i, r in enumerate(reqs))
+    # blocks after step 0); `active[k]` counts those whose steps are k mod BLOCK_SIZE,
+    # each counted from step f on (`starts[f]`; f < 1 cannot happen once step 0 holds
+    # its blocks, but would count from step 1).
     active = [0] * BLOCK_SIZE
-    nxt = 0
+    starts = [0] * room
+    held = kv.blocks.get
+    for r in reqs:
+        f = held(r.rid, 0) * BLOCK_SIZE - r.num_computed
+        if f < 1:
+            active[f % BLOCK_SIZE] += 1
+        elif f < room:
+            starts[f] += 1
     free0 = kv.free_blocks
     ends, taken = [first_end], [0]
     t, used, j = first_end, 0, 1
     while j < room and check(t, j):
-        while nxt < n and firsts[nxt][0] <= j:
-            active[firsts[nxt][0] % BLOCK_SIZE] += 1
-            nxt += 1
-        new = active[j % BLOCK_SIZE]
+        new = active[j % BLOCK_SIZE] = active[j % BLOCK_SIZE] + starts[j]
         if used + new > free0:
             break
         end = t + perf.step_time(0, n, context0 + j * n, 0)

@@ -56,15 +56,19 @@ class SimReplica:
             self.busy = False
             return plan, 0.0
         prefill = decode = context = drafts = pairs = 0
+        left = 1 << 62                          # fewest tokens a decode has left to make
         for req, n in plan.items:
-            if req.generated and req.num_computed == req.prompt_tokens + req.generated - 1:
+            computed, generated = req.num_computed, req.generated
+            if generated and computed == req.prompt_tokens + generated - 1:
                 decode += n                     # n - 1 of them speculative drafts
                 if n > 1 + drafts:
                     drafts = n - 1
+                if req.output_tokens - generated < left:
+                    left = req.output_tokens - generated
             else:
                 prefill += n
-                pairs += n * (req.num_computed + n)
-            context += req.num_computed
+                pairs += n * (computed + n)
+            context += computed
         context += prefill + decode
         self.plan = plan
         self.busy = True
@@ -72,23 +76,21 @@ class SimReplica:
         dt = (self.perf.step_time_of_chunks(prefill, decode, context, drafts, pairs)
               if self._times_chunks and prefill else
               self.perf.step_time(prefill, decode, context, drafts))
-        if self.fast_forward and not prefill and not drafts and not plan.preempted:
-            self._try_run(plan, now, now + dt)
+        # Step j leaves each request with generated + j + 1 tokens: no step may finish one.
+        if (self.fast_forward and not prefill and not drafts and not plan.preempted
+                and left >= 3):
+            self._try_run(plan, now, now + dt, left - 1)
         return plan, dt
 
-    def _try_run(self, plan: StepPlan, now: float, first_end: float) -> None:
-        """Start a fast-forward run if the policy says its pure-decode batch repeats."""
+    def _try_run(self, plan: StepPlan, now: float, first_end: float, room: int) -> None:
+        """Start a fast-forward run of at most `room` steps if the policy says its
+        pure-decode batch repeats."""
         t0 = time.perf_counter()
-        reqs = [r for r, _ in plan.items]
-        # Step j leaves request r with generated + j + 1 tokens: no step may finish one.
-        room = min(r.output_tokens - r.generated for r in reqs) - 1
-        if room < 2:
-            return
         check = self.scheduler.steady_decode(plan, now)
         if check is None:
             return
-        self.run = plan_run(reqs, room, self.kv, self.perf, check, first_end, self.horizon,
-                            self.scheduler.queue_lengths())
+        self.run = plan_run([r for r, _ in plan.items], room, self.kv, self.perf, check,
+                            first_end, self.horizon, self.scheduler.queue_lengths())
         if self.run is not None:
             self.run.cost_s = time.perf_counter() - t0
 
@@ -120,24 +122,24 @@ class SimReplica:
             return []
         done: list[SchedRequest] = []
         for req, n in plan.items:
-            decoding = req.generated and req.num_computed == req.prompt_tokens + req.generated - 1
-            if decoding and n > 1:
-                # Speculative: only accepted tokens stay, none past the output length.
-                n = min(self._accepted(n), req.output_tokens - req.generated)
-            req.num_computed += n
-            if decoding:
-                new = n
-            elif req.num_computed == req.prompt_tokens + req.generated:
-                new = 1                         # a prefill (or a recompute) completed
+            computed, generated = req.num_computed, req.generated
+            if generated and computed == req.prompt_tokens + generated - 1:   # a decode
+                if n > 1:
+                    # Speculative: only accepted tokens stay, none past the output length.
+                    n = min(self._accepted(n), req.output_tokens - generated)
+                    req.token_times.extend([now] * n)
+                else:
+                    req.token_times.append(now)
+                req.num_computed = computed + n
+                generated = req.generated = generated + n
             else:
-                continue                        # a prefill chunk: no token yet
-            generated = req.generated = req.generated + new
-            if new == 1:
+                computed = req.num_computed = computed + n
+                if computed != req.prompt_tokens + generated:
+                    continue                    # a prefill chunk: no token yet
+                generated = req.generated = generated + 1   # a prefill (or recompute) done
                 req.token_times.append(now)
-            else:
-                req.token_times.extend([now] * new)
-            if generated == new:
-                req.first_token_s = now
+                if generated == 1:
+                    req.first_token_s = now
             if generated >= req.output_tokens:
                 req.finish_s = now
                 self.kv.free(req)

@@ -9,8 +9,8 @@ calls it directly and the vLLM plugin drives the same object from inside vLLM.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable
-from operator import itemgetter
 
 from slobench.core.deadlines import token_deadline
 from slobench.core.request import SchedRequest
@@ -104,31 +104,34 @@ class SlosPolicy(ReplicaScheduler):
         counts, decoding, prefilling = self._split_admitted()
         tier_plan = self.planner.plan(tuple(counts))
         limit = tier_plan.step_s
-        decoding.sort(key=itemgetter(0))
+        decoding.sort(key=_deadline)
         if decoding:
             # Stretch the step up to the most urgent decode's slack: a request whose
             # first token came early (its deadlines start at arrival + TTFT SLO) or that
             # is ahead of schedule leaves room for a bigger prefill chunk.
             limit = max(limit, min(decoding[0][0] - now, limit * self.cfg.max_stretch))
         # Decodes that could not wait for the next step are due now; the rest are ahead
-        # of schedule and only take leftover budget (a looser tier, for now).
+        # of schedule and only take leftover budget (a looser tier, for now). Sorted by
+        # deadline, the due ones come first.
         horizon = now + limit + (1.0 + self.cfg.decode_guard_steps) * tier_plan.step_s
-        due_now = [r for d, r in decoding if d < horizon]
-        later = [r for d, r in decoding if d >= horizon]
-        prefilling.sort(key=lambda r: r.ttft_deadline_s)
+        cut = bisect_left(decoding, horizon, key=_deadline)
+        due_now = [r for _, r in decoding[:cut]]
+        later = [r for _, r in decoding[cut:]]
+        prefilling.sort(key=_ttft_deadline)
         context = self._decode_context(due_now)
         limit = self._end_by_first_ttft(now, limit, due_now, context, prefilling)
         items, kv = plan.items, self.ctx.kv
+        blocks = kv.blocks
         # The earlier tokens the step's first prefill chunk attends to (a model with a
         # prefill-attention term times the chunk on them, not on the decodes' contexts).
         chunk_context = prefilling[0].num_computed if prefilling else None
         budget = self._serve_due(items, due_now, tier_plan.draft_len, limit, context,
                                  chunk_context)
-        budget = _fill(items, prefilling, budget, self._allocate)
+        budget = _fill(items, prefilling, budget, self._allocate, blocks)
         # Leftover budget: decodes ahead of schedule, then best-effort work (which never
         # preempts anybody for KV).
-        budget = _fill(items, later, budget, kv.allocate)
-        _fill(items, self.best_effort, budget, kv.allocate)
+        budget = _fill(items, later, budget, kv.allocate, blocks)
+        _fill(items, self.best_effort, budget, kv.allocate, blocks)
         return plan
 
     def _split_admitted(self) -> tuple[list[int], list[tuple[float, SchedRequest]],
@@ -138,6 +141,7 @@ class SlosPolicy(ReplicaScheduler):
         counts = [0] * len(self.planner.tiers_s)
         decoding: list[tuple[float, SchedRequest]] = []
         prefilling: list[SchedRequest] = []
+        add_decode, add_prefill, due_cache = decoding.append, prefilling.append, self.due_cache
         for r in self.admitted:
             n = r.generated + 1
             if n > 1 and r.num_computed == r.prompt_tokens + n - 2:
@@ -145,11 +149,11 @@ class SlosPolicy(ReplicaScheduler):
                     self._extend_prediction(r)
                 cache = r.sched_state.get("due")
                 if cache is None or n >= cache[3]:
-                    cache = self.due_cache(r, n)
+                    cache = due_cache(r, n)
                 counts[cache[2]] += 1
-                decoding.append((cache[0] + n * cache[1], r))
+                add_decode((cache[0] + n * cache[1], r))
             else:
-                prefilling.append(r)
+                add_prefill(r)
         return counts, decoding, prefilling
 
     def _serve_due(self, items: list[tuple[SchedRequest, int]], due_now: list[SchedRequest],
@@ -167,7 +171,7 @@ class SlosPolicy(ReplicaScheduler):
         budget = max(n_decode, min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
             limit, n_decode, context, drafts, chunk_context)))
         if not verify:
-            return _fill(items, due_now, budget, self._allocate)
+            return _fill(items, due_now, budget, self._allocate, self.ctx.kv.blocks)
         for r, n in zip(due_now, verify, strict=True):
             if self._allocate(r, n):
                 items.append((r, n))
@@ -258,16 +262,27 @@ class SlosPolicy(ReplicaScheduler):
         return waiting, decoding
 
 
+def _deadline(pair: tuple[float, SchedRequest]) -> float:
+    return pair[0]
+
+
+def _ttft_deadline(r: SchedRequest) -> float:
+    return r.ttft_deadline_s
+
+
 def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budget: int,
-          allocate: Callable[[SchedRequest, int], bool]) -> int:
-    """Give each request, in order, as many of its needed tokens as the budget leaves."""
+          allocate: Callable[[SchedRequest, int], bool], blocks: dict[int, int]) -> int:
+    """Give each request, in order, as many of its needed tokens as the budget leaves.
+    `blocks` is the KV pool's: a request whose blocks hold them needs no allocate call."""
+    held, add, block = blocks.get, items.append, BLOCK_SIZE
     for r in reqs:
         if budget <= 0:
             break
-        n = r.prompt_tokens + r.generated - r.num_computed  # tokens_needed, inlined (hot)
+        computed = r.num_computed
+        n = r.prompt_tokens + r.generated - computed  # tokens_needed, inlined (hot)
         if n > budget:
             n = budget
-        if allocate(r, n):
-            items.append((r, n))
+        if computed + n <= held(r.rid, 0) * block or allocate(r, n):
+            add((r, n))
             budget -= n
     return budget
