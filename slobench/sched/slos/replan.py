@@ -132,11 +132,13 @@ class _PlanClock:
     """The admission plan's steps (admission.StepClock). While anything decodes, steps
     run at the tightest tier's pace, unless every prefill waiting (admitted and
     candidate) fits in one step beside all the decodes and that step ends before the
-    earliest of their deadlines: then the step planner serves them all in it and ends
-    it by the first deadline (`SlosPolicy._end_by_first_ttft`), so each first token
-    comes at the end of that one short step. A light load's short prompts are not
-    turned away for a full step they never wait. With nothing decoding there is no
-    step grid: the fluid time."""
+    earliest deadline of the admitted ones: then the step planner serves them all in
+    it (it ends a step early only for an admitted prefill's deadline,
+    `SlosPolicy._end_by_first_ttft`), so each first token comes at the end of that one
+    short step. A candidate whose deadline comes sooner is not admitted (its token
+    would come at that step's end) and so cuts no step. A light load's short prompts
+    are not turned away for a full step they never wait. With nothing decoding there
+    is no step grid: the fluid time."""
 
     def __init__(self, policy: SlosPolicy, now: float, items: list[AdmissionItem],
                  full_s: float) -> None:
@@ -150,7 +152,8 @@ class _PlanClock:
         # Fresh prompts' chunks (prefill_context 0): the queue's own attention.
         short = policy.ctx.perf.batch_time(n + queued, n, context, 0, 0)
         # A prefill already late cuts no step (it cannot make it any more).
-        earliest = min((it.deadline_s for it in items if it.deadline_s > now), default=now)
+        earliest = min((it.deadline_s for it in items if it.forced and it.deadline_s > now),
+                       default=float("inf"))
         if short <= full_s and now + short <= earliest:
             self.first_s, self.one_step = short, True
 
