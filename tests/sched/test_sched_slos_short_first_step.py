@@ -81,3 +81,18 @@ def test_the_short_step_holds_its_prompt_even_where_the_full_steps_rate_is_slowe
     decode = len(plan.items) - 1
     step = perf.step_time_of_chunks(prefill, decode, 400 + 2 * 17, 0, prefill * prefill)
     assert step <= 0.025
+
+
+def test_a_candidate_too_urgent_for_the_short_step_does_not_cost_the_others_it() -> None:
+    policy = _policy_with_decodes(8)
+    hopeless = _request(100, 60, ttft_slo_s=0.005, arrival=0.5)   # 5 ms: no step is that short
+    fine = _request(101, 60, ttft_slo_s=0.03, arrival=0.5)
+    policy.add_request(hopeless, 0.5, True)
+    policy.add_request(fine, 0.5, True)
+    plan = policy.schedule(0.5)
+    # The hopeless one is turned away and cuts no step, so the other still gets the one
+    # short step (decodes + both prompts: ~15 ms) rather than a full 100 ms one.
+    assert hopeless.rejected and fine in policy.admitted
+    assert (fine, 60) in plan.items
+    tokens = sum(n for _, n in plan.items)
+    assert PERF.step_time(tokens, 0, 0) <= 0.03
