@@ -1,10 +1,11 @@
 """The admission audit (SPEC §10): every call SLOs-Serve turned away, beside what stock
 vLLM did with the same seeded call at the same rate.
 
-A *false reject* is a call `slos` rejected or served best-effort that `vllm` served
-within its SLO. `false_reject_share` is false rejects over all calls of the probe (the
-share of the workload turned away for nothing); `false_of_turned_away` is over the
-calls turned away.
+A *false reject* is a call `slos` rejected, or served best-effort and late, that
+`vllm` served within its SLO (a best-effort call that still made its SLO lost
+nothing). `false_reject_share` is false rejects over all calls of the probe (the share
+of the workload turned away for nothing); `false_of_turned_away` is over the calls
+turned away.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def admission_audit(requests: pd.DataFrame, backend: str = "slos",
     rows = []
     for (scenario, rate), g in paired.groupby(["scenario", "rate"]):
         away = g[g["status"].isin(TURNED_AWAY)]
-        false = away[away["attained_baseline"]]
+        false = away[away["attained_baseline"] & ~away["attained"].astype(bool)]
         reasons = (away["admission_reason"].replace("", "unknown").value_counts()
                    if "admission_reason" in away else pd.Series(dtype=int))
         rows.append({

@@ -55,3 +55,10 @@ def test_a_false_reject_is_one_vllm_served_within_its_slo() -> None:
     assert (row["calls"], row["turned_away"], row["false_rejects"]) == (4, 3, 2)
     assert row["false_reject_share"] == 0.5
     assert row["reasons"] == "ttft 2, busy 1" and row["false_reasons"] == "ttft 2"
+
+
+def test_a_best_effort_call_that_made_its_slo_is_no_false_reject() -> None:
+    rows = [_req("vllm", 0, "ok", True), _req("slos", 0, "best_effort", True, "busy"),
+            _req("vllm", 1, "ok", True), _req("slos", 1, "best_effort", False, "busy")]
+    row = admission_audit(pd.DataFrame(rows)).iloc[0]
+    assert (row["turned_away"], row["false_rejects"]) == (2, 1)

@@ -112,3 +112,29 @@ def test_no_fit_before_enough_large_steps() -> None:
     for _ in range(50):
         model.observe(0, 1, 500, 0.006)
     assert model.coef is None
+
+
+def test_prefill_steps_slowing_down_get_their_own_inflation() -> None:
+    """An overload's start: the recent prefill-carrying steps run 1.2-1.8x the line while
+    decode-only steps stay on it; older prefill steps were on it too."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, quantile=0.9, recent=64)
+    fed(model, 300)
+    rng = random.Random(3)
+    for _ in range(100):
+        prefill = rng.choice([128, 256, 512])
+        context = prefill + rng.randrange(1, 4000)
+        slow = 1.2 + 0.6 * rng.random()
+        model.observe(prefill, 1, context, engine_time(prefill, context, 1) * slow)
+        model.observe(0, 2, context, engine_time(0, context, 2))
+    # The slow prefill steps are covered as the quantile says (pooled with the decode-only
+    # steps, which are on the line, the tail covered about half of them).
+    covered = 0
+    for _ in range(1000):
+        prefill = rng.choice([128, 256, 512])
+        context = prefill + rng.randrange(1, 4000)
+        measured = engine_time(prefill, context, 1) * (1.2 + 0.6 * rng.random())
+        covered += measured <= model.step_time(prefill, 1, context)
+    assert covered / 1000 >= 0.85
+    assert model.inflation_decode < model.inflation
+    # Step time stays non-decreasing in the prefill (what the budget inverse relies on).
+    assert model.step_time(1, 2, 2001) >= model.step_time(0, 2, 2000)

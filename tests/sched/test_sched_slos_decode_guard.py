@@ -21,11 +21,11 @@ def _request(rid: int, prompt: int, ttft_slo_s: float) -> SchedRequest:
                         phase_tpots=((1, TPOT_S),), has_slo=True)
 
 
-def _decode_planned(guard_steps: float) -> bool:
+def _decode_planned(guard_steps: float, every_step: bool = False, now: float = 0.13) -> bool:
     """A decoding request whose next token is due 120 ms from now, beside a long prefill
     that could take every token of the step: is the decode in this step?"""
     cfg = SlosConfig(margin=1.0, max_stretch=1.0, best_effort=False,
-                     decode_guard_steps=guard_steps)
+                     decode_guard_steps=guard_steps, decode_every_step=every_step)
     policy = SlosPolicy(SchedContext(perf=PERF, kv=BlockPool(4000), tpot_tiers_s=(TPOT_S,),
                                      options={"slos": cfg}))
     decoding = _request(0, 16, ttft_slo_s=0.2)
@@ -38,7 +38,7 @@ def _decode_planned(guard_steps: float) -> bool:
     # due at max(0 + 0.2, 0.02) + 0.05 = 0.25 s.
     decoding.num_computed, decoding.generated, decoding.first_token_s = 16, 1, 0.02
     prefilling.num_computed = 480
-    plan = policy.schedule(0.13)
+    plan = policy.schedule(now)
     return any(r is decoding for r, _ in plan.items)
 
 
@@ -52,6 +52,12 @@ def test_decode_guard_step_serves_a_decode_one_step_earlier() -> None:
     assert _decode_planned(1.0)
 
 
+def test_every_step_serves_a_decode_however_far_its_deadline() -> None:
+    # At 0 s token 2 is 250 ms away (five steps): it waits under any finite guard.
+    assert not _decode_planned(1.0, now=0.0)
+    assert _decode_planned(0.0, every_step=True, now=0.0)
+
+
 def test_negative_decode_guard_is_rejected() -> None:
     with pytest.raises(ValueError, match="decode_guard_steps"):
         SlosConfig(decode_guard_steps=-1.0)
@@ -60,4 +66,4 @@ def test_negative_decode_guard_is_rejected() -> None:
 def test_real_engine_settings_keep_overrides() -> None:
     cfg = SlosConfig.for_real_engine(best_effort=False, margin=0.5)
     assert cfg.best_effort is False and cfg.margin == 0.5
-    assert cfg.max_stretch == 1.0 and cfg.decode_guard_steps > 0
+    assert cfg.max_stretch == 1.0 and cfg.decode_guard_steps > 0 and cfg.decode_every_step

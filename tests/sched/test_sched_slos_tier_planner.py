@@ -112,3 +112,11 @@ def test_tier_planner_without_speculation_steps_at_tightest_present_tier() -> No
         expect_decode = sum(c * min(1.0, plan.step_s / (TIERS[i] * 0.9))
                             for i, c in enumerate(counts))
         assert plan.decode_tokens == pytest.approx(expect_decode)
+
+
+def test_every_step_plans_one_token_per_step_for_every_decode() -> None:
+    perf = build_perf_model("opt-13b", "a100", 2)
+    planner = TierPlanner(perf, TIERS, margin=0.9, every_step=True)
+    for counts in count_mixes(len(TIERS)):
+        plan = planner.plan(counts)
+        assert plan.decode_tokens == pytest.approx(sum(counts))

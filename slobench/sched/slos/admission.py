@@ -48,6 +48,9 @@ class AdmissionItem:
     kv_tokens: int           # KV tokens to reserve (prompt + expected output)
     tier: int
     forced: bool             # already admitted: always in, never checked
+    # Seconds the prompt's own attention adds beyond what the prefill rate counts (a
+    # long prompt's later chunks attend to its earlier ones; 0: a model without it).
+    attention_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,8 @@ class _Timeline:
         # prefilled first); r itself decodes only once its prefill is done.
         rate = self.rate_of(counts)
         new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
-        t_new = t + item.prefill_tokens / rate if rate > 0 else float("inf")
+        t_new = (t + item.prefill_tokens / rate + item.attention_s if rate > 0
+                 else float("inf"))
         done = t_new
         clock = self.clock
         step = clock.step_s(counts) if clock is not None else 0.0

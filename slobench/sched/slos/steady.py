@@ -48,7 +48,7 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
     # that repeat longest are small, where numpy's per-call cost dominates.
     rows = [(c[0], c[1], r.generated + 1, r.num_computed + 1)
             for c, r in zip(caches, admitted, strict=True)]
-    guard = (1.0 + cfg.decode_guard_steps) * step_s
+    guard = float("inf") if cfg.decode_every_step else (1.0 + cfg.decode_guard_steps) * step_s
     stretch = step_s * cfg.max_stretch
     perf, max_step, last_replan = policy.ctx.perf, cfg.max_step_tokens, policy.last_replan
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from slobench.perf.model import PerfModel
 from slobench.sched.slos.speculative import expected_tokens, shortest_draft
 
+DEFAULT_DECODE_CONTEXT = 1024     # tokens a decode is planned to attend to
+
 
 @dataclass(frozen=True, slots=True)
 class TierPlan:
@@ -37,8 +39,9 @@ class TierPlan:
 
 class TierPlanner:
     def __init__(self, perf: PerfModel, tiers_s: tuple[float, ...], margin: float = 0.9,
-                 alpha: float = 0.0, max_draft: int = 1, mean_context: int = 1024,
-                 idle_step_s: float = 0.0) -> None:
+                 alpha: float = 0.0, max_draft: int = 1,
+                 mean_context: int = DEFAULT_DECODE_CONTEXT,
+                 idle_step_s: float = 0.0, every_step: bool = False) -> None:
         if not tiers_s:
             raise ValueError("at least one TPOT tier is needed")
         self.perf = perf
@@ -48,6 +51,7 @@ class TierPlanner:
         self.max_draft = max_draft if alpha > 0 else 1
         self.mean_context = mean_context
         self.idle_step_s = idle_step_s
+        self.every_step = every_step        # every decode takes a token in every step
         self._memo: dict[tuple[int, ...], TierPlan] = {}
 
     def tier_of(self, tpot_s: float) -> int:
@@ -91,8 +95,9 @@ class TierPlanner:
                     if d is None:
                         break
                     drafts.append(d)
-                    # A tier that needs < 1 token per step is served every few steps.
-                    decode += c * (d if need >= 1 else need)
+                    # A tier that needs < 1 token per step is served every few steps
+                    # (unless every decode is served in every step).
+                    decode += c * (d if need >= 1 or self.every_step else need)
                 else:
                     budget = self._budget(step, n_decode, max(drafts))
                     plan = TierPlan(step, budget, tuple(drafts), decode, budget - decode)

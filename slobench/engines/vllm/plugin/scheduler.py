@@ -137,7 +137,8 @@ class SlosScheduler(RecordingScheduler):
             self.policy.set_perf(online)            # refitted in place: re-plan with it
             log.debug("step-time model refitted: %s", online.coef)
             self._log({"event": "perf_model", "t": time.monotonic(),
-                       "coef": online.coef, "inflation": online.inflation})
+                       "coef": online.coef, "inflation": online.inflation,
+                       "inflation_decode": online.inflation_decode})
 
     def _sync(self, now: float) -> None:
         """Progress from vLLM into the mirrors; newly finished requests leave the core."""
@@ -270,7 +271,8 @@ class SlosScheduler(RecordingScheduler):
         """A rejection or a demotion to best-effort, with the core's reason (the audit)."""
         self._log({"event": event, "id": req.request_id, "t": time.monotonic(),
                    "call": sr.sched_state.get("call"), "why": sr.sched_state.get("why"),
-                   "detail": sr.sched_state.get("why_detail")})
+                   "detail": sr.sched_state.get("why_detail"),
+                   "kept": sr.sched_state.get("kept")})
 
     def _log(self, row: dict) -> None:
         self.step_log.event(row)
