@@ -35,6 +35,7 @@ from slobench.metrics.fidelity import crossing_capacity, fidelity_capacities, fi
 from slobench.metrics.records import records_frame
 from slobench.metrics.run_tables import read_requests
 from slobench.metrics.summary import point_summary
+from slobench.perf.feedback import MAX_INFLATION
 from slobench.perf.measured import MeasuredModel
 from slobench.perf.scaled import ScaledModel
 from slobench.perf.step_profile import (
@@ -45,7 +46,7 @@ from slobench.perf.step_profile import (
     usable_steps,
 )
 
-PLAN_INFLATION_MAX = 2.0       # as the plugin's online model caps its inflation
+PLAN_INFLATION_MAX = MAX_INFLATION     # as the plugin's online model caps its inflation
 
 
 @dataclass
