@@ -46,8 +46,6 @@ from slobench.perf.step_profile import (
     usable_steps,
 )
 
-PLAN_INFLATION_MAX = MAX_INFLATION     # as the plugin's online model caps its inflation
-
 
 @dataclass
 class TwinResult:
@@ -86,7 +84,7 @@ def plan_inflation(profile: StepProfile, steps: pd.DataFrame) -> float:
                      data[["prefill_tokens", "decode_tokens", "context_tokens"]].to_numpy()])
     ratio = data["step_s"].to_numpy() / np.maximum(pred, 1e-9)
     return float(np.clip(np.quantile(ratio, DEFAULT_FEEDBACK_QUANTILE), 1.0,
-                         PLAN_INFLATION_MAX))
+                         MAX_INFLATION))   # the plugin's own cap
 
 
 def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, inflation: float,

@@ -50,7 +50,7 @@ class SlosPolicy(ReplicaScheduler):
         self.pending: list[SchedRequest] = []
         self.admitted: list[SchedRequest] = []
         self.decode_context = DEFAULT_DECODE_CONTEXT    # tokens a decode attends to, planned
-        self._rebuild_planner()
+        self.rebuild_planner()
         self.best_effort: list[SchedRequest] = []
         self.kv_reserved = 0
         self.arrivals = 0
@@ -64,14 +64,14 @@ class SlosPolicy(ReplicaScheduler):
         """The TPOT tiers changed (an adapter saw a new SLO): re-plan with them."""
         super().set_tiers(tiers_s)
         log.debug("TPOT tiers now %s", tiers_s)
-        self._rebuild_planner()
+        self.rebuild_planner()
 
     def set_perf(self, perf: PerfModel) -> None:
         """The step-time model was refitted (or replaced): rebuild the planner."""
         super().set_perf(perf)
-        self._rebuild_planner()
+        self.rebuild_planner()
 
-    def _rebuild_planner(self) -> None:
+    def rebuild_planner(self) -> None:
         """The planner from ctx.perf and ctx.tpot_tiers_s; decodes' cached deadlines
         (their tiers) drop with it."""
         cfg = self.cfg

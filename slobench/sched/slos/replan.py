@@ -108,7 +108,7 @@ def _plan_admitted_context(policy: SlosPolicy) -> None:
     context = max(CONTEXT_STEP, -(-int(mean) // CONTEXT_STEP) * CONTEXT_STEP)
     if context != policy.decode_context:
         policy.decode_context = context
-        policy.set_perf(policy.ctx.perf)        # rebuilds the planner at that context
+        policy.rebuild_planner()
 
 
 def _admitted_items(policy: SlosPolicy, now: float
