@@ -21,7 +21,8 @@ from slobench.perf.step_profile import (
 )
 
 TRUE = {"const": 0.0065, "prefill_tokens": 2.3e-4, "decode_tokens": 1.1e-4,
-        "context_tokens": 2e-7, "prefill_attention": 3e-8, "draft_steps": 0.0}
+        "context_tokens": 2e-7, "prefill_attention": 3e-8, "draft_steps": 0.0,
+        "prefill_step": 0.012}
 
 
 def _steps(n: int = 400, noise: float = 0.0, seed: int = 1) -> pd.DataFrame:
@@ -75,6 +76,20 @@ def test_profile_file_round_trips_and_the_simulator_factory_loads_it(tmp_path: P
     assert again.coef == profile.coef and again.kv_tokens == 4096
     built = build_perf_model("opt-13b", "a100", 2, str(path))
     assert built.step_time(100, 4, 900) == pytest.approx(profile.step_time(100, 4, 900))
+
+
+def test_a_profile_written_before_the_prefill_step_term_reads_it_as_zero(
+        tmp_path: Path) -> None:
+    profile, report = fit_step_profile(_steps())
+    path = tmp_path / "old.json"
+    save_profile(profile, report, path)
+    doc = json.loads(path.read_text())
+    del doc["coef"]["prefill_step"]
+    path.write_text(json.dumps(doc))
+    old = load_profile(path)
+    assert old.coef["prefill_step"] == 0.0
+    assert old.step_time(100, 4, 900) == pytest.approx(
+        profile.step_time(100, 4, 900) - TRUE["prefill_step"])
 
 
 @pytest.mark.parametrize(("text", "field"), [

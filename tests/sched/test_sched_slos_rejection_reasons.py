@@ -14,10 +14,12 @@ def rate(_counts: tuple[int, ...]) -> float:
 class NoStepGrid:
     """The fluid timeline: no step grid."""
 
-    one_step = False
-
     def step_s(self, _counts: tuple[int, ...]) -> float:
         return 0.0
+
+    def first_token_s(self, _item: AdmissionItem, _counts: tuple[int, ...],
+                      t_fluid: float) -> float:
+        return t_fluid
 
 
 def item(key: int, deadline: float, tokens: int, kv: int = 100,

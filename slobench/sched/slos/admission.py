@@ -17,7 +17,6 @@ The answer maximises the number of admitted candidates.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,12 +31,13 @@ _State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a
 class StepClock(Protocol):
     """How the plan's steps run, for when first tokens come (at step ends)."""
 
-    # Every queued prefill completes in the first step (a light load's short prompts):
-    # each first token then comes at its end, whatever the fluid rate says.
-    one_step: bool
-
     def step_s(self, counts: tuple[int, ...]) -> float:
         """The planned step beside these decodes (0: no step grid, the fluid time)."""
+
+    def first_token_s(self, item: AdmissionItem, counts: tuple[int, ...],
+                      t_fluid: float) -> float:
+        """When item's first token comes, its prefill work done at `t_fluid` by the
+        fluid rate beside `counts` decodes: the end of the step that completes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +79,7 @@ class _Timeline:
         new_counts = (*counts[: item.tier], counts[item.tier] + 1, *counts[item.tier + 1:])
         t_new = (t + item.prefill_tokens / rate + item.attention_s if rate > 0
                  else float("inf"))
-        done = t_new
-        clock = self.clock
-        step = clock.step_s(counts) if clock is not None else 0.0
-        if step > 0 and t_new < float("inf"):
-            assert clock is not None
-            # The fluid rate is a full step's: a short first step holding the whole queue
-            # does its work at a better rate per token (fixed and attention costs).
-            steps = 1 if clock.one_step else math.ceil((t_new - self.now) / step - 1e-9)
-            done = self.now + step * steps
+        done = t_new if self.clock is None else self.clock.first_token_s(item, counts, t_new)
         return new_counts, t_new, done
 
     def forced_limits(self, order: Sequence[AdmissionItem],

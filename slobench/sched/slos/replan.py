@@ -10,12 +10,14 @@ admitted (`why.py`). The per-step batch is `policy.py`'s.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from slobench.core.request import SchedRequest
 from slobench.sched.interface import StepPlan
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
+from slobench.sched.slos.first_step import FirstStep
 from slobench.sched.slos.kv_peak import admitted_peak_kv
 from slobench.sched.slos.why import rejection_detail, rejection_reason
 
@@ -189,17 +191,25 @@ class _PlanClock:
     short step. A candidate whose deadline comes sooner is not admitted (its token
     would come at that step's end) and so cuts no step. A light load's short prompts
     are not turned away for a full step they never wait. With nothing decoding there
-    is no step grid: the fluid time."""
+    is no step grid: the fluid time.
+
+    With `cut_first_step` the first step is planned as the step planner cuts it for
+    any mix of prompts (`first_step.py`), not only when the whole queue fits."""
 
     def __init__(self, policy: SlosPolicy, now: float, items: list[AdmissionItem],
                  full_s: float) -> None:
-        self.first_s, self.one_step = full_s, False
+        self.now, self.full_s, self.one_step = now, full_s, False
+        self.first_s = full_s
+        self.cut: FirstStep | None = None
         if not items:
             return
         decoding = [r for r in policy.admitted if r.generated]
         n = len(decoding)
-        queued = sum(it.prefill_tokens for it in items)
         context = sum(r.num_computed + 1 for r in decoding)
+        if policy.cfg.cut_first_step:
+            self.cut = FirstStep(policy.ctx.perf, now, full_s, n, context, items)
+            return
+        queued = sum(it.prefill_tokens for it in items)
         # Fresh prompts' chunks (prefill_context 0): the queue's own attention.
         short = policy.ctx.perf.batch_time(n + queued, n, context, 0, 0)
         # A prefill already late cuts no step (it cannot make it any more).
@@ -209,7 +219,18 @@ class _PlanClock:
             self.first_s, self.one_step = short, True
 
     def step_s(self, counts: tuple[int, ...]) -> float:
-        return self.first_s if any(counts) else 0.0
+        if not any(counts):
+            return 0.0
+        return self.cut.length_s if self.cut is not None else self.first_s
+
+    def first_token_s(self, item: AdmissionItem, counts: tuple[int, ...],
+                      t_fluid: float) -> float:
+        if not any(counts) or t_fluid == float("inf"):
+            return t_fluid
+        if self.cut is not None:
+            return self.cut.first_token_s(item.key, t_fluid)
+        steps = 1 if self.one_step else math.ceil((t_fluid - self.now) / self.first_s - 1e-9)
+        return self.now + self.first_s * steps
 
 
 def _admitted_kv_peak(policy: SlosPolicy, now: float) -> float:
