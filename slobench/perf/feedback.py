@@ -21,8 +21,11 @@ decode-only steps said all was well). Their quantile is the 99th of the recent 6
 about their slowest but one, and it follows every step between refits (a refit comes
 every 25 steps, seconds of long chunks in a burst): a first token waits for all of a
 prompt's chunks, and the first slow ones must count at once. At the 95th the overload
-test's admitted calls attained 86-90% (two runs; 90% needed), at the 99th 93.5%; the
-cost is light-load rejections (see README). The cap is 3. Admission plans on it too:
+test's admitted calls attained 86-90% (two runs; 90% needed), at the 99th 93.5-100%.
+A first token due at the end of the one step it is in sees one draw of that step's
+error, so that step is planned at the 95th (`one_step_model`: admission's first step,
+the step cut at a first token's deadline); at the 99th for it too, chatbot's short
+prompts were turned away that stock vLLM served in time. The cap is 3. Admission plans on it too:
 on the typical (un-inflated) step it admitted so much at overload that 23% of admitted
 requests attained (coding at 24/s on two CPU replicas). The profile's own fixed cost
 of a prefill-carrying step (`step_profile.py`) keeps small chunks' jump out of this
@@ -55,9 +58,10 @@ class OnlineStepModel(PerfModel):
     def __init__(self, prior: PerfModel, window: int = 400, min_samples: int = 40,
                  refit_every: int = 25, quantile: float = 0.9, max_inflation: float = MAX_INFLATION,
                  min_change: float = 0.05, min_large: int = 10, recent: int = 64,
-                 prefill_quantile: float = 0.99) -> None:
-        if not 0 < quantile <= 1 or not 0 < prefill_quantile <= 1:
-            raise ValueError(f"quantiles must be in (0, 1], got {quantile}, {prefill_quantile}")
+                 prefill_quantile: float = 0.99, one_step_quantile: float = 0.95) -> None:
+        if not all(0 < q <= 1 for q in (quantile, prefill_quantile, one_step_quantile)):
+            raise ValueError("quantiles must be in (0, 1], got "
+                             f"{quantile}, {prefill_quantile}, {one_step_quantile}")
         if max_inflation < 1:
             raise ValueError(f"max_inflation must be >= 1, got {max_inflation}")
         if min_samples < len(FEATURES):
@@ -68,6 +72,9 @@ class OnlineStepModel(PerfModel):
         # A first token waits for all of a prompt's chunks, whose overruns under host
         # contention come together: the prefill steps' quantile sits higher.
         self.prefill_quantile = max(quantile, prefill_quantile)
+        # One prefill step alone (a first token due at its end): one draw of its error.
+        self.one_step_quantile = min(max(quantile, one_step_quantile), self.prefill_quantile)
+        self.inflation_one = 1.0                                   # prefill steps, one step
         self.profile: StepProfile | None = None
         self.inflation = 1.0                                       # prefill-carrying steps
         self.inflation_decode = 1.0                                # decode-only steps
@@ -113,12 +120,15 @@ class OnlineStepModel(PerfModel):
             prefill, decode, context, 0, pairs), 1e-6)
         (self._recent_prefill if prefill else self._recent_decode).append(ratio)
         decode_q = self._upper(np.array(self._recent_decode), self.quantile)
-        inflation = max(decode_q, self._upper(np.array(self._recent_prefill),
-                                              self.prefill_quantile))
-        if not self._differs(self.profile, inflation, decode_q):
-            return False
-        self.inflation, self.inflation_decode = inflation, decode_q
-        return True
+        prefill = np.array(self._recent_prefill)
+        inflation = max(decode_q, self._upper(prefill, self.prefill_quantile))
+        changed = self._differs(self.profile, inflation, decode_q)
+        if changed:
+            self.inflation, self.inflation_decode = inflation, decode_q
+        # Read afresh by every plan (no cache holds it), so it follows without a change.
+        self.inflation_one = max(self.inflation_decode,
+                                 self._upper(prefill, self.one_step_quantile))
+        return changed
 
     def _refit(self) -> bool:
         data = np.array([*self._decode, *self._prefill], dtype=float)
@@ -134,6 +144,7 @@ class OnlineStepModel(PerfModel):
         if self.profile is not None and not self._differs(profile, inflation, decode):
             return False
         self.profile, self.inflation, self.inflation_decode = profile, inflation, decode
+        self.inflation_one = max(decode, self._upper(ratio[n_decode:], self.one_step_quantile))
         self._recent_decode.clear()
         self._recent_decode.extend(ratio[:n_decode][-self.recent:].tolist())
         self._recent_prefill.clear()
@@ -177,6 +188,9 @@ class OnlineStepModel(PerfModel):
         return self._inflation_of(prefill_tokens) * max(self.profile.step_time_of_chunks(
             prefill_tokens, decode_tokens, context_tokens, draft_steps, prefill_pairs), 1e-6)
 
+    def one_step_model(self) -> PerfModel:
+        return _OneStep(self)
+
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         if self.profile is None:
             return self.prior.decode_step_time(batch, context)
@@ -187,3 +201,30 @@ class OnlineStepModel(PerfModel):
                 "coef": None if self.profile is None else self.profile.coef,
                 "inflation": self.inflation, "inflation_decode": self.inflation_decode,
                 "refits": self.refits}
+
+
+class _OneStep(PerfModel):
+    """The online model's view of one prefill step alone: its prefill steps inflated at
+    `one_step_quantile`, not the (higher) quantile that covers a prompt's many chunks."""
+
+    name = "online-one-step"
+
+    def __init__(self, online: OnlineStepModel) -> None:
+        self.online = online
+
+    def _scale(self, prefill_tokens: int) -> float:
+        online = self.online
+        return min(1.0, online.inflation_one / online.inflation) if prefill_tokens > 0 else 1.0
+
+    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
+                  draft_steps: int = 0) -> float:
+        return self._scale(prefill_tokens) * self.online.step_time(
+            prefill_tokens, decode_tokens, context_tokens, draft_steps)
+
+    def step_time_of_chunks(self, prefill_tokens: int, decode_tokens: int,
+                            context_tokens: int, draft_steps: int, prefill_pairs: int) -> float:
+        return self._scale(prefill_tokens) * self.online.step_time_of_chunks(
+            prefill_tokens, decode_tokens, context_tokens, draft_steps, prefill_pairs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "inflation_one": self.online.inflation_one}

@@ -106,3 +106,11 @@ class PerfModel(ABC):
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         """One decode step of `batch` requests, each attending `context` tokens."""
         return self.step_time(0, batch, batch * context, 0)
+
+    def one_step_model(self) -> PerfModel:
+        """The model of one step's time taken alone: a first token due at the end of
+        the step it is in sees one draw of that step's error, where a prompt whose
+        chunks span many steps meets overruns that come together (a burst's host
+        contention). A model whose margin differs for the two returns its one-step
+        view; the rest are the same model."""
+        return self

@@ -171,3 +171,18 @@ def test_the_inflation_follows_a_burst_of_slow_prefill_steps_before_the_next_ref
     assert model.refits == refits and before == pytest.approx(1.0)
     assert changed >= 1 and model.inflation >= 1.85
     assert model.step_time(512, 1, 600) >= 1.85 * engine_time(512, 600, 1)
+
+
+def test_one_step_alone_is_planned_at_its_own_lower_quantile() -> None:
+    """A first token due at the end of its one step sees one draw of the step's error
+    (95th percentile here); a prompt's many chunks are planned at the 99th."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, recent=64,
+                            quantile=0.9, prefill_quantile=0.99, one_step_quantile=0.95)
+    fed(model, 300, noise=0.5, seed=2)
+    one = model.one_step_model()
+    assert 1.0 < model.inflation_one < model.inflation
+    assert one.step_time(256, 2, 2000) == pytest.approx(
+        model.step_time(256, 2, 2000) * model.inflation_one / model.inflation)
+    assert one.step_time(0, 2, 2000) == model.step_time(0, 2, 2000)      # decodes alike
+    assert one.step_time(1, 2, 2001) >= one.step_time(0, 2, 2000)        # non-decreasing
+    assert MeasuredModel.one_step_model(PRIOR) is PRIOR                  # others: the same

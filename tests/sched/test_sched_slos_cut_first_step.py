@@ -98,3 +98,31 @@ def test_a_hopeless_candidate_adds_no_work_but_a_late_admitted_prefill_does() ->
     late_forced = _item(1, 0.001, 60, forced=True)
     assert FirstStep(PERF, 0.0, TPOT_S, 4, 64, [late_forced, fine]).length_s == (
         PERF.batch_time(4 + 120, 4, 64, 0, 0))
+
+
+class _TailModel(MeasuredModel):
+    """Steps planned at twice PERF's time, one step alone at PERF's own."""
+
+    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
+                  draft_steps: int = 0) -> float:
+        return 2 * PERF.step_time(prefill_tokens, decode_tokens, context_tokens, draft_steps)
+
+    def one_step_model(self) -> MeasuredModel:
+        return PERF
+
+
+def test_a_first_token_due_in_one_step_is_planned_and_served_on_the_one_step_model() -> None:
+    cfg = SlosConfig(margin=1.0, max_stretch=1.0, best_effort=False, cut_first_step=True)
+    tail = _TailModel(base_s=0.002, per_token_s=1e-4, decode_step_s=0.002, points={})
+    policy = SlosPolicy(SchedContext(perf=tail, kv=BlockPool(4000), tpot_tiers_s=(TPOT_S,),
+                                     options={"slos": cfg}))
+    for i in range(8):
+        policy.add_request(_request(i, 16, ttft_slo_s=1.0), 0.0, True)
+    policy.schedule(0.0)
+    for r in policy.admitted:
+        r.num_computed, r.generated, r.first_token_s = 16, 1, 0.01
+    # Beside 8 decodes: ~14 ms as one step, ~29 ms on the tail model; 20 ms left.
+    short = _request(100, 100, ttft_slo_s=0.02, arrival=0.5)
+    policy.add_request(short, 0.5, True)
+    plan = policy.schedule(0.5)
+    assert short in policy.admitted and (short, 100) in plan.items

@@ -127,14 +127,16 @@ class SlosPolicy(ReplicaScheduler):
         later = [r for _, r in decoding[cut:]]
         prefilling.sort(key=_ttft_deadline)
         context = self._decode_context(due_now)
-        limit = self._end_by_first_ttft(now, limit, due_now, context, prefilling)
-        items, kv = plan.items, self.ctx.kv
+        cut_limit = self._end_by_first_ttft(now, limit, due_now, context, prefilling)
+        # A step cut at a first token's deadline is sized as that one step was timed.
+        perf = self.ctx.perf.one_step_model() if cut_limit < limit else self.ctx.perf
+        limit, items, kv = cut_limit, plan.items, self.ctx.kv
         blocks = kv.blocks
         # The earlier tokens the step's first prefill chunk attends to (a model with a
         # prefill-attention term times the chunk on them, not on the decodes' contexts).
         chunk_context = prefilling[0].num_computed if prefilling else None
         budget = self._serve_due(items, due_now, tier_plan.draft_len, limit, context,
-                                 chunk_context)
+                                 chunk_context, perf)
         budget = _fill(items, prefilling, budget, self._allocate, blocks)
         # Leftover budget: decodes ahead of schedule, then best-effort work (which never
         # preempts anybody for KV).
@@ -166,7 +168,7 @@ class SlosPolicy(ReplicaScheduler):
 
     def _serve_due(self, items: list[tuple[SchedRequest, int]], due_now: list[SchedRequest],
                    draft_len: tuple[int, ...], limit: float, context: int,
-                   chunk_context: int | None = None) -> int:
+                   chunk_context: int | None = None, perf: PerfModel | None = None) -> int:
         """Put the due decodes in the batch; returns the step's token budget left."""
         if self._speculating and due_now:
             # Each due decode verifies its tier's draft length this step (SPEC §7).
@@ -176,8 +178,9 @@ class SlosPolicy(ReplicaScheduler):
         else:
             verify, n_decode, drafts = [], len(due_now), 0
         # Due decodes are always served, even when the limit leaves no room for them.
-        budget = max(n_decode, min(self.cfg.max_step_tokens, self.ctx.perf.max_batch_tokens(
-            limit, n_decode, context, drafts, chunk_context)))
+        budget = max(n_decode, min(self.cfg.max_step_tokens, (perf or self.ctx.perf)
+                                   .max_batch_tokens(limit, n_decode, context, drafts,
+                                                     chunk_context)))
         if not verify:
             return _fill(items, due_now, budget, self._allocate, self.ctx.kv.blocks)
         for r, n in zip(due_now, verify, strict=True):
@@ -193,8 +196,9 @@ class SlosPolicy(ReplicaScheduler):
                            context: int, prefilling: list[SchedRequest]) -> float:
         """Shorten the step so that every admitted prefill that can finish in it gets its
         first token by its TTFT deadline (the admission plan promised those); one that
-        cannot make it any more does not shrink everybody's steps."""
-        perf = self.ctx.perf
+        cannot make it any more does not shrink everybody's steps. Timed as one step
+        (`PerfModel.one_step_model`), as admission's first step (`first_step.py`)."""
+        perf = self.ctx.perf.one_step_model()
         tokens = len(due)
         chunk_context = prefilling[0].num_computed if prefilling else 0
         for r in prefilling:  # EDF order

@@ -207,7 +207,8 @@ class _PlanClock:
         n = len(decoding)
         context = sum(r.num_computed + 1 for r in decoding)
         if policy.cfg.cut_first_step:
-            self.cut = FirstStep(policy.ctx.perf, now, full_s, n, context, items)
+            self.cut = FirstStep(policy.ctx.perf.one_step_model(), now, full_s, n, context,
+                                 items)
             return
         queued = sum(it.prefill_tokens for it in items)
         # Fresh prompts' chunks (prefill_context 0): the queue's own attention.
