@@ -75,6 +75,7 @@ class OnlineStepModel(PerfModel):
         # One prefill step alone (a first token due at its end): one draw of its error.
         self.one_step_quantile = min(max(quantile, one_step_quantile), self.prefill_quantile)
         self.inflation_one = 1.0                                   # prefill steps, one step
+        self._one_step = _OneStep(self)                            # its view, made once
         self.profile: StepProfile | None = None
         self.inflation = 1.0                                       # prefill-carrying steps
         self.inflation_decode = 1.0                                # decode-only steps
@@ -189,7 +190,7 @@ class OnlineStepModel(PerfModel):
             prefill_tokens, decode_tokens, context_tokens, draft_steps, prefill_pairs), 1e-6)
 
     def one_step_model(self) -> PerfModel:
-        return _OneStep(self)
+        return self._one_step
 
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         if self.profile is None:

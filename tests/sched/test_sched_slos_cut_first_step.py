@@ -23,9 +23,9 @@ def _request(rid: int, prompt: int, ttft_slo_s: float, arrival: float = 0.0) -> 
                         phase_tpots=((1, TPOT_S),), has_slo=True)
 
 
-def _policy_with_decodes(n: int, cut: bool) -> SlosPolicy:
+def _policy_with_decodes(n: int, cut: bool, perf: MeasuredModel = PERF) -> SlosPolicy:
     cfg = SlosConfig(margin=1.0, max_stretch=1.0, best_effort=False, cut_first_step=cut)
-    policy = SlosPolicy(SchedContext(perf=PERF, kv=BlockPool(4000), tpot_tiers_s=(TPOT_S,),
+    policy = SlosPolicy(SchedContext(perf=perf, kv=BlockPool(4000), tpot_tiers_s=(TPOT_S,),
                                      options={"slos": cfg}))
     for i in range(n):
         policy.add_request(_request(i, 16, ttft_slo_s=1.0), 0.0, True)
@@ -112,15 +112,8 @@ class _TailModel(MeasuredModel):
 
 
 def test_a_first_token_due_in_one_step_is_planned_and_served_on_the_one_step_model() -> None:
-    cfg = SlosConfig(margin=1.0, max_stretch=1.0, best_effort=False, cut_first_step=True)
     tail = _TailModel(base_s=0.002, per_token_s=1e-4, decode_step_s=0.002, points={})
-    policy = SlosPolicy(SchedContext(perf=tail, kv=BlockPool(4000), tpot_tiers_s=(TPOT_S,),
-                                     options={"slos": cfg}))
-    for i in range(8):
-        policy.add_request(_request(i, 16, ttft_slo_s=1.0), 0.0, True)
-    policy.schedule(0.0)
-    for r in policy.admitted:
-        r.num_computed, r.generated, r.first_token_s = 16, 1, 0.01
+    policy = _policy_with_decodes(8, cut=True, perf=tail)
     # Beside 8 decodes: ~14 ms as one step, ~29 ms on the tail model; 20 ms left.
     short = _request(100, 100, ttft_slo_s=0.02, arrival=0.5)
     policy.add_request(short, 0.5, True)
