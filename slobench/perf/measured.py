@@ -12,6 +12,8 @@ import numpy as np
 
 from slobench.perf.model import PerfModel
 
+ONE_STEP_TOKENS = 2048   # vLLM's online-serving chunk on CPU and A100-class GPUs
+
 
 class MeasuredModel(PerfModel):
     """Step time fitted from a real engine: base + per_token x tokens in the step;
@@ -33,8 +35,13 @@ class MeasuredModel(PerfModel):
 
     @classmethod
     def fit(cls, prefill_points: dict[int, float], decode_step_s: float) -> MeasuredModel:
-        xs = np.array(sorted(prefill_points), dtype=float)
-        ys = np.array([prefill_points[int(x)] for x in xs])
+        """The step line through the points of one step's size (a longer prompt's time
+        is several steps' and its attention's: it would steepen the line); the zero-load
+        prefill through them all."""
+        one_step = {p: t for p, t in prefill_points.items() if p <= ONE_STEP_TOKENS}
+        line_points = one_step if len(one_step) >= 2 else prefill_points
+        xs = np.array(sorted(line_points), dtype=float)
+        ys = np.array([line_points[int(x)] for x in xs])
         if len(xs) >= 2:
             slope, base = np.polyfit(xs, ys, 1)
         else:

