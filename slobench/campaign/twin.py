@@ -5,9 +5,9 @@ seeded workload per probe (sessions, seed, rates), the same SLOs (the run's cali
 its TPOT scale), the same replicas, vLLM's limits and KV blocks as the engine reported
 them, and a step-time profile fitted from the steps the run's replicas logged (or one
 given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
-settings, and a step model inflated to the same upper quantile of measured steps that the
-plugin's online model covers. What the twin leaves out is the host: HTTP and the router
-hop, client stalls, other processes on the cores.
+settings, and the plugin's online step model at the twin's profile, inflated by its own
+rules (`plan_model`). What the twin leaves out is the host: HTTP and the router hop,
+client stalls, other processes on the cores.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from slobench.campaign.config import RunConfig, flat_names
 from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
 from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
-from slobench.engines.vllm.step_files import read_engine_info, read_steps
+from slobench.engines.vllm.step_files import (
+    read_engine_info,
+    read_plan_inflations,
+    read_steps,
+)
 from slobench.metrics.audit import admission_audit
 from slobench.metrics.build_records import RunLabels, build_records
 from slobench.metrics.capacity import SearchConfig, capacity_search
@@ -35,9 +39,9 @@ from slobench.metrics.fidelity import crossing_capacity, fidelity_capacities, fi
 from slobench.metrics.records import records_frame
 from slobench.metrics.run_tables import read_requests
 from slobench.metrics.summary import point_summary
-from slobench.perf.feedback import MAX_INFLATION
+from slobench.perf.feedback import OnlineStepModel
 from slobench.perf.measured import MeasuredModel
-from slobench.perf.scaled import ScaledModel
+from slobench.perf.model import PerfModel
 from slobench.perf.step_profile import (
     FitReport,
     StepProfile,
@@ -54,7 +58,7 @@ class TwinResult:
     requests: pd.DataFrame
     profile: StepProfile
     fit: FitReport | None
-    plan_inflation: float
+    plan_inflation: dict[str, float]   # the plan model's: prefill, decode, one_step
 
 
 def _run_config(meta: dict[str, Any]) -> RunConfig:
@@ -75,20 +79,31 @@ def run_steps(run_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def plan_inflation(profile: StepProfile, steps: pd.DataFrame) -> float:
-    """The upper quantile of measured / profiled step time the plugin's model covers."""
+def plan_model(profile: StepProfile, steps: pd.DataFrame, plugin_dir: Path
+               ) -> OnlineStepModel:
+    """The plugin's online model at the twin's profile, inflated as the plugin's was: the
+    median of what its replicas logged at their refits, or where they logged nothing,
+    its rules read over the run's steps (decode-only steps' 90th, runs of prefill steps'
+    99th, one prefill step's 95th). The logged values cover the online profile's error
+    over its recent steps; the same rules over the whole run's steps against one profile
+    read its drift too (summarization: 1.9x against the plugin's median 1.15x)."""
+    model = OnlineStepModel(profile, quantile=DEFAULT_FEEDBACK_QUANTILE)
+    logged = read_plan_inflations(plugin_dir) if plugin_dir.is_dir() else None
+    if logged is not None:
+        return model.frozen_at(profile, logged["prefill"], logged["decode"],
+                               logged["one_step"])
     data = usable_steps(steps) if len(steps) else steps
     if not len(data):
-        return 1.0
-    pred = np.array([profile.step_time(int(p), int(d), int(c)) for p, d, c in
-                     data[["prefill_tokens", "decode_tokens", "context_tokens"]].to_numpy()])
-    ratio = data["step_s"].to_numpy() / np.maximum(pred, 1e-9)
-    return float(np.clip(np.quantile(ratio, DEFAULT_FEEDBACK_QUANTILE), 1.0,
-                         MAX_INFLATION))   # the plugin's own cap
+        return model.frozen_at(profile, 1.0, 1.0, 1.0)
+    pairs = (data["prefill_pairs"] if "prefill_pairs" in data
+             else data["prefill_tokens"] * data["context_tokens"])
+    rows = np.column_stack([data["prefill_tokens"], data["decode_tokens"],
+                            data["context_tokens"], pairs, data["step_s"]]).astype(float)
+    return OnlineStepModel.fixed(profile, rows, quantile=DEFAULT_FEEDBACK_QUANTILE)
 
 
-def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, inflation: float,
-               run_dir: Path) -> SimSetup:
+def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile,
+               plan_perf: PerfModel, run_dir: Path) -> SimSetup:
     hw = meta.get("hardware") or {}
     info = hw.get("engine_info") or next(
         (i for d in sorted((run_dir / "steps").glob("*")) if (i := read_engine_info(d))), {})
@@ -102,7 +117,7 @@ def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile, infla
                     kv_tokens_per_replica=kv, gpu_memory_bytes=1.0, gpu_name="engine",
                     routing=cfg.sim.routing, slos=cfg.slos_config(real_engine=True),
                     seed=cfg.seed, vllm_limits=limits,
-                    plan_perf=ScaledModel(profile, inflation),
+                    plan_perf=plan_perf,
                     slo_guard=plugin_guard(calib_perf))
 
 
@@ -171,8 +186,8 @@ def replay(run_dir: Path, profile_path: Path | None = None,
         profile = load_profile(profile_path)
     else:
         profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
-    inflation = plan_inflation(profile, steps)
-    twin = _TwinProber(meta, cfg, twin_setup(meta, cfg, profile, inflation, run_dir))
+    planned = plan_model(profile, steps, run_dir / "steps" / "slos")
+    twin = _TwinProber(meta, cfg, twin_setup(meta, cfg, profile, planned, run_dir))
     points = summary[summary["kind"] == "point"]
     real_caps: dict[tuple[str, str], tuple[float, str]] = {}
     twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
@@ -199,7 +214,9 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     audit = pd.concat([
         admission_audit(_real_requests(run_dir)).assign(source="real"),
         admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
-    return TwinResult(fidelity, audit, twin_requests, profile, fit, inflation)
+    inflations = {"prefill": planned.inflation, "decode": planned.inflation_decode,
+                  "one_step": planned.inflation_one}
+    return TwinResult(fidelity, audit, twin_requests, profile, fit, inflations)
 
 
 def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:

@@ -130,8 +130,11 @@ def twin_and_report(run_dir: Path, profile_file: Path | None = None) -> None:
     if result.fit is not None:
         console.print("profile refitted from the run's steps: " + result.fit.line(),
                       markup=False)
-    console.print(f"SLOs-Serve plans with the profile x {result.plan_inflation:.2f} "
-                  "(the upper quantile of measured steps it covers)")
+    inflation = result.plan_inflation
+    console.print(f"SLOs-Serve plans with the profile x {inflation['prefill']:.2f} for a "
+                  f"prompt's prefill steps, x {inflation['one_step']:.2f} for one alone, "
+                  f"x {inflation['decode']:.2f} for decodes (as the plugin's online model "
+                  "inflated its own)")
     print_fidelity(result.fidelity, result.audit)
     write_report(load_run(run_dir), run_dir / "report.html")
     console.print(f"fidelity: {run_dir / 'fidelity.parquet'}, report updated", markup=False)

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from slobench.perf.model import PerfModel
+from slobench.perf.one_step import OneStepView
 from slobench.perf.step_profile import FEATURES, StepProfile, design_matrix, solve_nonnegative
 
 # Steps (prefill, decode, context) whose predictions decide whether a refit is a change.
@@ -85,7 +86,7 @@ class OnlineStepModel(PerfModel):
         # One prefill step alone (a first token due at its end): one draw of its error.
         self.one_step_quantile = min(max(quantile, one_step_quantile), self.prefill_quantile)
         self.inflation_one = 1.0                                   # prefill steps, one step
-        self._one_step = _OneStep(self)                            # its view, made once
+        self._one_step = OneStepView(self)                            # its view, made once
         self.profile: StepProfile | None = None
         self.inflation = 1.0                                       # prefill-carrying steps
         self.inflation_decode = 1.0                                # decode-only steps
@@ -154,12 +155,11 @@ class OnlineStepModel(PerfModel):
         fitted = np.maximum(x @ np.array(list(profile.coef.values())), 1e-6)
         ratio = y / fitted
         n_decode = len(self._decode)
-        decode = self._upper(ratio[:n_decode], self.quantile)
-        inflation = self._upper_of_runs(y[n_decode:], fitted[n_decode:])
+        inflation, decode, one = self._quantiles(y, fitted, n_decode)
         if self.profile is not None and not self._differs(profile, inflation, decode):
             return False
         self.profile, self.inflation, self.inflation_decode = profile, inflation, decode
-        self.inflation_one = self._upper(ratio[n_decode:], self.one_step_quantile)
+        self.inflation_one = one
         self._recent_decode.clear()
         self._recent_decode.extend(ratio[:n_decode][-self.recent:].tolist())
         self._recent_prefill.clear()
@@ -168,6 +168,35 @@ class OnlineStepModel(PerfModel):
                                         strict=True))
         self.refits += 1
         return True
+
+    @classmethod
+    def fixed(cls, profile: StepProfile, steps: np.ndarray, **knobs: Any) -> OnlineStepModel:
+        """This model at `profile`, inflated as its rules read a whole run's steps (rows:
+        prefill, decode, context, pairs, measured s, in the order they ran): what the
+        simulator twin of a real run plans on (it learns nothing more unless fed)."""
+        model = cls(profile, recent=max(1, len(steps)), **knobs)
+        steps = steps[steps[:, 0] + steps[:, 1] > 0]
+        data = np.concatenate([steps[steps[:, 0] == 0], steps[steps[:, 0] > 0]])
+        x = design_matrix(data[:, 0], data[:, 1], data[:, 2], np.zeros(len(data)), data[:, 3])
+        fitted = np.maximum(x @ np.array(list(profile.coef.values())), 1e-6)
+        return model.frozen_at(profile, *model._quantiles(data[:, 4], fitted,
+                                                          int((steps[:, 0] == 0).sum())))
+
+    def frozen_at(self, profile: StepProfile, prefill: float, decode: float,
+                  one_step: float) -> OnlineStepModel:
+        """This model set to `profile` and these inflations (until it is fed again)."""
+        self.profile = profile
+        self.inflation, self.inflation_decode, self.inflation_one = prefill, decode, one_step
+        return self
+
+    def _quantiles(self, measured: np.ndarray, profiled: np.ndarray, n_decode: int
+                   ) -> tuple[float, float, float]:
+        """(prefill, decode-only, one prefill step) inflations of steps whose first
+        `n_decode` are decode-only."""
+        ratio = measured / profiled
+        return (self._upper_of_runs(measured[n_decode:], profiled[n_decode:]),
+                self._upper(ratio[:n_decode], self.quantile),
+                self._upper(ratio[n_decode:], self.one_step_quantile))
 
     def _upper(self, ratios: np.ndarray, quantile: float) -> float:
         """The quantile of the most recent ratios (1.0 when there are none)."""
@@ -247,34 +276,3 @@ class OnlineStepModel(PerfModel):
                 "inflation": self.inflation, "inflation_decode": self.inflation_decode,
                 "refits": self.refits}
 
-
-class _OneStep(PerfModel):
-    """The online model's view of one prefill step alone: its prefill steps inflated at
-    `one_step_quantile` of single steps' ratios, not at the quantile of runs of steps
-    that covers a prompt's many chunks."""
-
-    name = "online-one-step"
-
-    def __init__(self, online: OnlineStepModel) -> None:
-        self.online = online
-
-    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
-                  draft_steps: int = 0) -> float:
-        online = self.online
-        if online.profile is None:
-            return online.step_time(prefill_tokens, decode_tokens, context_tokens, draft_steps)
-        return online.inflated(online.inflation_one, prefill_tokens, decode_tokens,
-                               context_tokens, draft_steps, prefill_tokens * context_tokens,
-                               chunks=False)
-
-    def step_time_of_chunks(self, prefill_tokens: int, decode_tokens: int,
-                            context_tokens: int, draft_steps: int, prefill_pairs: int) -> float:
-        online = self.online
-        if online.profile is None:
-            return online.step_time_of_chunks(prefill_tokens, decode_tokens, context_tokens,
-                                              draft_steps, prefill_pairs)
-        return online.inflated(online.inflation_one, prefill_tokens, decode_tokens,
-                               context_tokens, draft_steps, prefill_pairs)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "inflation_one": self.online.inflation_one}

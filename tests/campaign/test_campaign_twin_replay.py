@@ -4,6 +4,7 @@ twin must reproduce stock vLLM's probes exactly, and write its tables."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from slobench.campaign.campaign import run_on_engine
 from slobench.campaign.config import RunConfig
-from slobench.campaign.twin import replay, write_twin
+from slobench.campaign.twin import plan_model, replay, write_twin
 from slobench.core.calibration import Calibration
 from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.steplog import StepLog, StepShape
@@ -89,3 +90,43 @@ def test_the_twin_reproduces_a_simulated_vllm_run_and_writes_its_tables(tmp_path
                                          "twin_requests.parquet", "twin.json"]
     again = pd.read_parquet(writer.out_dir / "fidelity.parquet")
     assert {"attainment_real", "attainment_twin", "capacity_real", "capacity_twin"} <= set(again)
+
+
+def _log_refits(folder: Path, inflations: list[tuple[float, float, float]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "replica-0.requests.jsonl").open("w") as fh:
+        fh.write(json.dumps({"event": "added", "id": "x", "t": 0.0}) + "\n")
+        for k, (prefill, decode, one) in enumerate(inflations):
+            fh.write(json.dumps({"event": "perf_model", "t": float(k), "coef": [0.0] * 7,
+                                 "inflation": prefill, "inflation_decode": decode,
+                                 "inflation_one": one}) + "\n")
+
+
+def test_the_twin_plans_at_the_inflations_the_plugin_logged(tmp_path: Path) -> None:
+    """The plugin's online model covers its own recent error; the twin plans on the
+    median of what it logged, not on one whole-run quantile of another profile."""
+    _log_refits(tmp_path / "slos", [(1.1, 1.0, 1.3), (1.2, 1.4, 1.5), (2.0, 1.1, 1.6)])
+    steps = pd.DataFrame({"prefill_tokens": [2048, 0], "decode_tokens": [1, 1],
+                          "context_tokens": [2048, 100], "step_s": [9.0, 9.0]})
+    model = plan_model(TRUTH, steps, tmp_path / "slos")
+    assert (model.inflation, model.inflation_decode, model.inflation_one) == (1.2, 1.1, 1.5)
+    assert model.step_time(256, 2, 1000) == pytest.approx(1.2 * TRUTH.step_time(256, 2, 1000))
+    assert model.one_step_model().step_time(256, 2, 1000) == pytest.approx(
+        1.5 * TRUTH.step_time(256, 2, 1000))
+
+
+def test_without_logged_refits_the_twin_reads_the_plugins_rules_off_the_steps(
+        tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    rows = []
+    for k in range(400):
+        p = 2048 if k % 2 else 0
+        context = p + int(rng.integers(16, 4000))
+        slow = 1.0 + 0.3 * rng.random() if p else 1.0
+        rows.append((p, 1, context, slow * TRUTH.step_time(p, 1, context)))
+    steps = pd.DataFrame(rows, columns=["prefill_tokens", "decode_tokens", "context_tokens",
+                                        "step_s"])
+    model = plan_model(TRUTH, steps, tmp_path / "none")
+    assert model.inflation_decode == pytest.approx(1.0)
+    assert 1.0 < model.inflation < 1.3            # runs of 4 steps average the noise
+    assert model.inflation < model.inflation_one <= 1.3

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from slobench.engines.vllm.plugin.steplog import STEP_COLUMNS
@@ -70,3 +71,26 @@ def read_engine_info(folder: Path) -> dict[str, Any] | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+def read_plan_inflations(folder: Path) -> dict[str, float] | None:
+    """The median of each inflation the replicas' online step models logged at their
+    refits (`perf_model` events: prefill, decode, one_step), or None without any."""
+    seen: dict[str, list[float]] = {"prefill": [], "decode": [], "one_step": []}
+    keys = {"inflation": "prefill", "inflation_decode": "decode", "inflation_one": "one_step"}
+    for path in sorted(folder.glob("replica-*.requests.jsonl")):
+        with path.open() as fh:
+            for line in fh:
+                if '"perf_model"' not in line:
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                for key, name in keys.items():
+                    if isinstance(row.get(key), int | float):
+                        seen[name].append(float(row[key]))
+    if not seen["prefill"]:
+        return None
+    return {k: float(np.median(v)) if v else float(np.median(seen["prefill"]))
+            for k, v in seen.items()}

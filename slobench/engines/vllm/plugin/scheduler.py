@@ -138,7 +138,8 @@ class SlosScheduler(RecordingScheduler):
             log.debug("step-time model refitted: %s", online.coef)
             self._log({"event": "perf_model", "t": time.monotonic(),
                        "coef": online.coef, "inflation": online.inflation,
-                       "inflation_decode": online.inflation_decode})
+                       "inflation_decode": online.inflation_decode,
+                       "inflation_one": online.inflation_one})
 
     def _sync(self, now: float) -> None:
         """Progress from vLLM into the mirrors; newly finished requests leave the core."""
