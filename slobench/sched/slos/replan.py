@@ -121,12 +121,18 @@ def _admitted_items(policy: SlosPolicy, now: float
     counts = [0] * len(planner.tiers_s)
     items: list[tuple[SchedRequest, AdmissionItem]] = []
     for r in policy.admitted:
-        tier = planner.tier_of(r.current_tpot_s)
-        if r.generated and r.tokens_needed <= 1:
-            counts[_slack_tier(policy, r, tier, now)] += 1
+        g = r.generated
+        if g and r.prompt_tokens + g - r.num_computed <= 1:      # a decode
+            n = g + 1
+            cache = r.sched_state.get("due")
+            if cache is None or n >= cache[3]:
+                cache = policy.due_cache(r, n)
+            # The cache's tier is tier_of(tpot of token n): valid within its phase, and
+            # dropped with the planner.
+            counts[_slack_tier(policy, cache, n, now)] += 1
         else:
             items.append((r, AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
-                                           tier, forced=True)))
+                                           planner.tier_of(r.current_tpot_s), forced=True)))
     return counts, items
 
 
@@ -240,15 +246,14 @@ def _admitted_kv_peak(policy: SlosPolicy, now: float) -> float:
     return admitted_peak_kv(policy.admitted, now, policy.fastest_step_s)
 
 
-def _slack_tier(policy: SlosPolicy, r: SchedRequest, tier: int, now: float) -> int:
+def _slack_tier(policy: SlosPolicy, cache: tuple[float, float, int, int], n: int,
+                now: float) -> int:
     """A decode ahead of its schedule may sit in a looser tier for now (SPEC §7):
-    the loosest tier whose TPOT its slack to the next deadline already covers."""
+    the loosest tier whose TPOT its slack to the next deadline (token n's, from its
+    `due_cache`) already covers."""
+    tier = cache[2]
     if not policy.cfg.slack_tiers:
         return tier
-    n = r.generated + 1
-    cache = r.sched_state.get("due")
-    if cache is None or n >= cache[3]:
-        cache = policy.due_cache(r, n)
     slack = cache[0] + n * cache[1] - now
     tiers = policy.planner.tiers_s
     while tier + 1 < len(tiers) and tiers[tier + 1] <= slack:
