@@ -4,9 +4,10 @@ When every request of a batch decodes one token, the policy picks the same batch
 step after step until something moves: an arrival, a finish, a KV block the pool cannot
 give, a policy trigger (re-plan timer, a decode falling due, a phase change). The policy
 says how long its choice holds (`steady_decode`); the run here computes the steps' end
-times with the engine's own arithmetic, checks finishes and KV by counters, and applies
-the whole stretch to the requests only when it ends: each request takes the stretch's
-token times as one slice. The event loop sees one step event per run.
+times with the engine's own arithmetic, checks KV by counters, ends at the latest with
+the step that finishes a request (its last token), and applies the whole stretch to the
+requests only when it ends: each request takes the stretch's token times as one slice.
+The event loop sees one step event per run.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class DecodeRun:
                 for j in range(1, self.steps)]
 
     def apply(self, kv: BlockPool) -> None:
-        """The requests' progress after all the run's steps (none of them finishes)."""
+        """The requests' progress after all the run's steps (only the last step may
+        finish some: the replica settles those)."""
         k, ends = self.steps, self.ends
         for r in self.reqs:
             r.num_computed += k
@@ -69,8 +71,8 @@ def plan_run(reqs: list[SchedRequest], room: int, kv: BlockPool, perf: PerfModel
              check: RepeatCheck, first_end: float, horizon: float,
              queue: tuple[int, int]) -> DecodeRun | None:
     """The run of steps repeating the pure-decode batch `reqs` whose first step ends at
-    `first_end`, at most `room` steps (none may finish a request); None when not even
-    one more step repeats."""
+    `first_end`, at most `room` steps (only the last may finish a request); None when
+    not even one more step repeats."""
     room = min(room, MAX_RUN_STEPS)
     if room < 2 or first_end > horizon:
         return None

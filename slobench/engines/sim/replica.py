@@ -76,10 +76,11 @@ class SimReplica:
         dt = (self.perf.step_time_of_chunks(prefill, decode, context, drafts, pairs)
               if self._times_chunks and prefill else
               self.perf.step_time(prefill, decode, context, drafts))
-        # Step j leaves each request with generated + j + 1 tokens: no step may finish one.
+        # Step j leaves each request with generated + j + 1 tokens: a run ends at the
+        # latest with the step that finishes the first of them.
         if (self.fast_forward and not prefill and not drafts and not plan.preempted
-                and left >= 3):
-            self._try_run(plan, now, now + dt, left - 1)
+                and left >= 2):
+            self._try_run(plan, now, now + dt, left)
         return plan, dt
 
     def _try_run(self, plan: StepPlan, now: float, first_end: float, room: int) -> None:
@@ -113,14 +114,17 @@ class SimReplica:
         assert plan is not None
         self.plan = None
         self.busy = False
-        if self.run is not None:     # no step of a run finishes a request
+        done: list[SchedRequest] = []
+        if self.run is not None:     # only a run's last step may finish requests
             run, self.run = self.run, None
             run.apply(self.kv)
             # One overhead per step, as if each had been scheduled: the look-ahead's cost.
             repeats = run.steps - 1
             self.step_overheads.extend([run.cost_s / max(repeats, 1)] * repeats)
-            return []
-        done: list[SchedRequest] = []
+            for req in run.reqs:
+                if req.generated >= req.output_tokens:
+                    self._finish(req, now, done)
+            return done
         for req, n in plan.items:
             computed, generated = req.num_computed, req.generated
             if generated and computed == req.prompt_tokens + generated - 1:   # a decode
@@ -141,8 +145,11 @@ class SimReplica:
                 if generated == 1:
                     req.first_token_s = now
             if generated >= req.output_tokens:
-                req.finish_s = now
-                self.kv.free(req)
-                self.scheduler.on_finished(req)
-                done.append(req)
+                self._finish(req, now, done)
         return done
+
+    def _finish(self, req: SchedRequest, now: float, done: list[SchedRequest]) -> None:
+        req.finish_s = now
+        self.kv.free(req)
+        self.scheduler.on_finished(req)
+        done.append(req)

@@ -90,6 +90,25 @@ def test_fast_forward_gives_the_step_by_step_results(scenario: str, rate: float,
 
 
 @pytest.mark.parametrize("backend", ["vllm", "slos"])
+def test_a_run_may_end_with_the_step_that_finishes_a_request(
+        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's last step may give a request its last token: it finishes at the run's end,
+    as it would have at that step's end."""
+    finished_in_runs: list[int] = []
+    apply = replica_module.DecodeRun.apply
+
+    def counting(run, kv):
+        apply(run, kv)
+        finished_in_runs.append(sum(r.generated >= r.output_tokens for r in run.reqs))
+
+    monkeypatch.setattr(replica_module.DecodeRun, "apply", counting)
+    ref = _probe("chatbot", 24.0, backend, fast_forward=False)
+    fast = _probe("chatbot", 24.0, backend, fast_forward=True)
+    assert sum(finished_in_runs) > 0
+    _assert_same(ref, fast)
+
+
+@pytest.mark.parametrize("backend", ["vllm", "slos"])
 @pytest.mark.parametrize("kv_tokens", [8_000, 16_000])
 def test_fast_forward_stops_where_kv_runs_out(backend: str, kv_tokens: int,
                                               run_steps: list[int]) -> None:
