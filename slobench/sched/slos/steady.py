@@ -24,9 +24,14 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
     cfg = policy.cfg
     admitted = policy.admitted
     total = len(admitted) + len(policy.best_effort)
-    if policy._speculating or not admitted or len(plan.items) != total:
+    if policy._speculating or len(plan.items) != total:
         return None
     pending = bool(policy.pending)
+    if not admitted:
+        # Best-effort work alone: the step is the idle plan's (no decode or prefill of
+        # an admitted request moves its limit), its budget the same every step, and it
+        # covered them all; a pending request would be decided at once.
+        return None if pending else _always
     if pending and (policy.arrivals > cfg.replan_arrivals
                     or policy.finishes > cfg.replan_finishes
                     or pending_would_expire(policy, now)):
@@ -76,3 +81,7 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
         return budget >= total
 
     return check
+
+
+def _always(t: float, j: int) -> bool:
+    return True

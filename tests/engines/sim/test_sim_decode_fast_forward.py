@@ -108,6 +108,24 @@ def test_a_run_may_end_with_the_step_that_finishes_a_request(
     _assert_same(ref, fast)
 
 
+def test_slos_fast_forwards_best_effort_work_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing admitted, SLOs-Serve's best-effort decodes repeat as one run."""
+    alone: list[bool] = []
+    original = replica_module.plan_run
+
+    def recording(reqs, *args, **kwargs):
+        run = original(reqs, *args, **kwargs)
+        if run is not None:
+            alone.append(all(r.best_effort for r in reqs))
+        return run
+
+    monkeypatch.setattr(replica_module, "plan_run", recording)
+    ref = _probe("coding", 1.5, "slos", fast_forward=False)
+    fast = _probe("coding", 1.5, "slos", fast_forward=True)
+    assert any(alone)
+    _assert_same(ref, fast)
+
+
 @pytest.mark.parametrize("backend", ["vllm", "slos"])
 @pytest.mark.parametrize("kv_tokens", [8_000, 16_000])
 def test_fast_forward_stops_where_kv_runs_out(backend: str, kv_tokens: int,
