@@ -82,21 +82,23 @@ class VllmPolicy(ReplicaScheduler):
         blocks_get = kv.blocks.get
         items: list[tuple[SchedRequest, int]] = []
         preempted: list[SchedRequest] = []
-        i = 0
-        while i < len(running) and budget > 0:
-            req = running[i]
+        add = items.append
+        # The list's iterator reads its length at each step: a preemption pops the
+        # newest request off the end, which is then never reached.
+        for req in running:
+            if budget <= 0:
+                break
             computed = req.num_computed
             n = req.prompt_tokens + req.generated - computed
-            if n == 1 and drafting and req.generated:   # a decode: verify drafts
+            if drafting and n == 1 and req.generated:   # a decode: verify drafts
                 n = verified_tokens(drafting, req.output_tokens - req.generated)
             if n > budget:
                 n = budget
             if (computed + n > blocks_get(req.rid, 0) * BLOCK_SIZE
                     and not self._allocate_running(req, n, preempted)):
                 break
-            items.append((req, n))
+            add((req, n))
             budget -= n
-            i += 1
         if not preempted:
             while self.waiting and budget > 0 and len(running) < self.max_num_seqs:
                 req = self.waiting[0]
