@@ -188,12 +188,12 @@ class _EventLoop:
         run = rep.run
         assert run is not None
         waiting, running = run.queue
-        next_sample = self.next_sample
-        for t, kv_used in run.samples(rep.kv.total_blocks):
-            if t >= next_sample[rep.index]:
-                next_sample[rep.index] = t + self.interval
-                self.timeline.append((rep.index, t, waiting, running, rep.last_batch_tokens,
-                                      kv_used))
+        samples = run.samples(rep.kv.total_blocks, self.next_sample[rep.index], self.interval)
+        for t, kv_used in samples:
+            self.timeline.append((rep.index, t, waiting, running, rep.last_batch_tokens,
+                                  kv_used))
+        if samples:
+            self.next_sample[rep.index] = samples[-1][0] + self.interval
 
     def offer(self, call: _Call, t: float) -> None:
         """Offer the call to its next replica; a call out of replicas is rejected."""

@@ -50,11 +50,19 @@ class DecodeRun:
         del self.taken[keep + 1:]
         return True
 
-    def samples(self, total_blocks: int) -> list[tuple[float, float]]:
-        """(start, KV used share) of the steps after the first, as the timeline sees them
-        (the share computed as BlockPool.used_fraction computes it)."""
-        return [(self.ends[j - 1], 1.0 - (self.free0 - self.taken[j]) / total_blocks)
-                for j in range(1, self.steps)]
+    def samples(self, total_blocks: int, due: float, interval: float
+                ) -> list[tuple[float, float]]:
+        """(start, KV used share) of the steps after the first that a timeline sampling
+        every `interval` seconds from `due` on takes (a step starting at or after the
+        next sample's time), found by bisection; the share computed as
+        BlockPool.used_fraction computes it."""
+        ends, last, out = self.ends, self.steps - 1, []
+        k = bisect_left(ends, due, 0, last)      # step k + 1 starts at ends[k]
+        while k < last:
+            t = ends[k]
+            out.append((t, 1.0 - (self.free0 - self.taken[k + 1]) / total_blocks))
+            k = bisect_left(ends, t + interval, k + 1, last)
+        return out
 
     def apply(self, kv: BlockPool) -> None:
         """The requests' progress after all the run's steps (only the last step may
@@ -94,11 +102,14 @@ def plan_run(reqs: list[SchedRequest], room: int, kv: BlockPool, perf: PerfModel
     free0 = kv.free_blocks
     ends, taken = [first_end], [0]
     t, used, j = first_end, 0, 1
+    # Only the steps' contexts change: a model without a context term times them once.
+    step_s = perf.step_time(0, n, context0 + n, 0) if perf.context_free else None
     while j < room and check(t, j):
         new = active[j % BLOCK_SIZE] = active[j % BLOCK_SIZE] + starts[j]
         if used + new > free0:
             break
-        end = t + perf.step_time(0, n, context0 + j * n, 0)
+        end = t + (step_s if step_s is not None else
+                   perf.step_time(0, n, context0 + j * n, 0))
         if end > horizon:
             break
         used += new

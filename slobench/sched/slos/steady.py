@@ -59,6 +59,8 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
 
     ctx_all, n_adm = sum(row[3] for row in rows), len(rows)
     covers = max_step >= total
+    # A model without a context term answers the bound below the same at every step.
+    bound_holds = (perf.step_time(total, total, 0) <= step_s) if perf.context_free else None
 
     def check(t: float, j: int) -> bool:
         if j > last or (pending and t - last_replan >= cfg.replan_interval_s):
@@ -66,7 +68,8 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
         # The budget covers every decode if a step of them all, timed with every decode
         # due, fits in the planned step: step time is non-decreasing in each argument,
         # the limit never below the planned step. Else the exact arithmetic.
-        if covers and perf.step_time(total, total, ctx_all + n_adm * j + total) <= step_s:
+        if covers and (bound_holds if bound_holds is not None else
+                       perf.step_time(total, total, ctx_all + n_adm * j + total) <= step_s):
             return True
         deadlines = [base + (n + j) * tpot for base, tpot, n, _ in rows]
         limit = max(step_s, min(min(deadlines) - t, stretch))
