@@ -70,28 +70,34 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
         items.append(attention.of(AdmissionItem(
             r.rid, r.ttft_deadline_s, r.tokens_needed, reservation(r),
             planner.tier_of(r.current_tpot_s), forced=False), r))
-    kv_free = policy.kv_cap_tokens - _admitted_kv_peak(policy, now)
     base = tuple(counts)
 
     def rate_of(counts: tuple[int, ...]) -> float:
         return planner.plan(counts).prefill_rate
 
     clock = _PlanClock(policy, now, items, planner.tiers_s[0] * cfg.margin)
-
-    if admit_greedy_all(items, base, now, kv_free, rate_of, clock):
+    # Candidates that all fit beside the admitted set at its largest (no less than its
+    # peak) fit beside its peak too: the peak, a re-plan's costly part, is worked out
+    # only when that does not settle it.
+    largest = policy.kv_cap_tokens - _admitted_kv_bound(policy)
+    if admit_greedy_all(items, base, now, largest, rate_of, clock):
         chosen = set(by_key)
     else:
-        chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
-    forced = [it for it in items if it.forced]
-    for item in items:
-        r = by_key.get(item.key) if not item.forced else None
-        if r is not None and r.rid not in chosen:
-            r.sched_state["why"] = rejection_reason(
-                item, forced, base, now, kv_free, rate_of, clock,
-                r.sched_state.get("unguarded_deadline_s"))
-            if cfg.explain_rejections:
-                r.sched_state["why_detail"] = rejection_detail(item, forced, base, now,
-                                                               rate_of, clock)
+        kv_free = policy.kv_cap_tokens - _admitted_kv_peak(policy, now)
+        if admit_greedy_all(items, base, now, kv_free, rate_of, clock):
+            chosen = set(by_key)
+        else:
+            chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
+        forced = [it for it in items if it.forced]
+        for item in items:
+            r = by_key.get(item.key) if not item.forced else None
+            if r is not None and r.rid not in chosen:
+                r.sched_state["why"] = rejection_reason(
+                    item, forced, base, now, kv_free, rate_of, clock,
+                    r.sched_state.get("unguarded_deadline_s"))
+                if cfg.explain_rejections:
+                    r.sched_state["why_detail"] = rejection_detail(item, forced, base, now,
+                                                                   rate_of, clock)
     _settle(policy, candidates, chosen, plan, now)
     plan.replanned = True
 
@@ -238,6 +244,15 @@ class _PlanClock:
             return self.cut.first_token_s(item.key, t_fluid)
         steps = 1 if self.one_step else math.ceil((t_fluid - self.now) / self.first_s - 1e-9)
         return self.now + self.first_s * steps
+
+
+def _admitted_kv_bound(policy: SlosPolicy) -> float:
+    """No less than `_admitted_kv_peak` (bit for bit too: its sums round no higher): every
+    admitted request at its final size at once; the reservations without the peak model."""
+    if not policy.cfg.kv_peak_model:
+        return float(policy.kv_reserved)
+    return float(sum(r.prompt_tokens + max(r.expected_output, r.generated + 1)
+                     for r in policy.admitted))
 
 
 def _admitted_kv_peak(policy: SlosPolicy, now: float) -> float:
