@@ -138,6 +138,16 @@ class VllmPolicy(ReplicaScheduler):
             return None
         return _always
 
+    def steady_after_prefill(self, plan: StepPlan, now: float) -> RepeatCheck | None:
+        # The prompts completed decode from the next step on beside the rest: with
+        # nobody waiting (nobody to admit) and a budget of a token for each, every next
+        # step serves each running request one token, as a pure-decode step does.
+        if (self.draft_tokens or plan.preempted or self.waiting
+                or len(plan.items) != len(self.running)
+                or len(self.running) > self.token_budget):
+            return None
+        return _always
+
     def on_finished(self, req: SchedRequest) -> None:
         self.running.remove(req)
 
