@@ -28,10 +28,7 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
         return None
     pending = bool(policy.pending)
     if not admitted:
-        # Best-effort work alone: the step is the idle plan's (no decode or prefill of
-        # an admitted request moves its limit), its budget the same every step, and it
-        # covered them all; a pending request would be decided at once.
-        return None if pending else _always
+        return _best_effort_alone(pending)
     if pending and (policy.arrivals > cfg.replan_arrivals
                     or policy.finishes > cfg.replan_finishes
                     or pending_would_expire(policy, now)):
@@ -84,6 +81,13 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
         return budget >= total
 
     return check
+
+
+def _best_effort_alone(pending: bool) -> RepeatCheck | None:
+    """Best-effort work alone: the step is the idle plan's (no decode or prefill of an
+    admitted request moves its limit), its budget the same every step, and it covered
+    them all; a pending request would be decided at once."""
+    return None if pending else _always
 
 
 def _always(t: float, j: int) -> bool:
