@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from slobench.perf.model import PerfModel
 
@@ -23,6 +23,7 @@ class FittedProfile(PerfModel):
     name: str
     terms: tuple[Term, ...]
     source: str = ""                # where the numbers come from, for run metadata
+    context_free: ClassVar[bool] = True      # T(N, S): no context term
 
     def __post_init__(self) -> None:
         if not self.terms:

@@ -24,6 +24,9 @@ class PerfModel(ABC):
     """Seconds per batch step, as a function of what is in the batch."""
 
     name: str
+    # True when step_time ignores context_tokens: a loop over steps whose contexts alone
+    # change may time one of them for all.
+    context_free: bool = False
 
     @abstractmethod
     def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,

@@ -7,7 +7,8 @@ which requests get how many tokens. It never does I/O.
 An adapter talks to a policy through these hooks only (never its queues):
 `add_request`, `schedule` (its `StepPlan` says what was rejected, preempted and
 released), `on_finished`, `on_aborted`, `serving_order`, `set_tiers`, `set_perf`,
-`queue_lengths`, `next_wakeup`; the simulator also asks `steady_decode`. The engine
+`queue_lengths`, `next_wakeup`; the simulator also asks `steady_decode` and
+`steady_after_prefill`. The engine
 owns the KV pool (`ctx.kv`): it frees a request's blocks before `on_finished` /
 `on_aborted`, and whenever it preempts the request itself.
 """
@@ -116,6 +117,12 @@ class ReplicaScheduler(ABC):
         same items again, provided nothing was added, nobody finished and every KV
         block asked for was free (the engine checks those); None when it cannot tell.
         The check may not read requests' progress: the engine applies it afterwards."""
+        return None
+
+    def steady_after_prefill(self, plan: StepPlan, now: float) -> RepeatCheck | None:
+        """As `steady_decode`, for a `plan` (just returned by schedule(now)) whose items
+        are one-token decodes and prompts it completes: `check(t, j)` (j >= 1) is True
+        when schedule(t) would return every item as a one-token decode. Default None."""
         return None
 
     def has_work(self) -> bool:

@@ -82,21 +82,23 @@ class VllmPolicy(ReplicaScheduler):
         blocks_get = kv.blocks.get
         items: list[tuple[SchedRequest, int]] = []
         preempted: list[SchedRequest] = []
-        i = 0
-        while i < len(running) and budget > 0:
-            req = running[i]
+        add = items.append
+        # The list's iterator reads its length at each step: a preemption pops the
+        # newest request off the end, which is then never reached.
+        for req in running:
+            if budget <= 0:
+                break
             computed = req.num_computed
             n = req.prompt_tokens + req.generated - computed
-            if n == 1 and drafting and req.generated:   # a decode: verify drafts
+            if drafting and n == 1 and req.generated:   # a decode: verify drafts
                 n = verified_tokens(drafting, req.output_tokens - req.generated)
             if n > budget:
                 n = budget
             if (computed + n > blocks_get(req.rid, 0) * BLOCK_SIZE
                     and not self._allocate_running(req, n, preempted)):
                 break
-            items.append((req, n))
+            add((req, n))
             budget -= n
-            i += 1
         if not preempted:
             while self.waiting and budget > 0 and len(running) < self.max_num_seqs:
                 req = self.waiting[0]
@@ -133,6 +135,16 @@ class VllmPolicy(ReplicaScheduler):
         # Drafting (vllm_spec) never fast-forwards: each step's accepted drafts are a
         # fresh random draw, so no stretch of its steps is known in advance.
         if self.draft_tokens or plan.preempted or len(plan.items) != len(self.running):
+            return None
+        return _always
+
+    def steady_after_prefill(self, plan: StepPlan, now: float) -> RepeatCheck | None:
+        # The prompts completed decode from the next step on beside the rest: with
+        # nobody waiting (nobody to admit) and a budget of a token for each, every next
+        # step serves each running request one token, as a pure-decode step does.
+        if (self.draft_tokens or plan.preempted or self.waiting
+                or len(plan.items) != len(self.running)
+                or len(self.running) > self.token_budget):
             return None
         return _always
 

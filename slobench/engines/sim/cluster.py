@@ -149,8 +149,13 @@ class _EventLoop:
         req.phase_tpots = guard.phase_tpots(req.phase_tpots)
 
     def step_done(self, rep: SimReplica, now: float) -> None:
-        """The replica's step (or fast-forward run) ends at `now`."""
-        if rep.run is not None:
+        """The replica's step (or fast-forward run) ends at `now`; a run that may look
+        further goes on instead."""
+        run = rep.run
+        if run is not None:
+            if run.open and run.extend():
+                self.push_step(rep, run.ends[-1])
+                return
             self.sample_run(rep)
         for req in rep.finish_step(now):
             self.end_call(self.by_req[req.rid], now)
@@ -188,12 +193,12 @@ class _EventLoop:
         run = rep.run
         assert run is not None
         waiting, running = run.queue
-        next_sample = self.next_sample
-        for t, kv_used in run.samples(rep.kv.total_blocks):
-            if t >= next_sample[rep.index]:
-                next_sample[rep.index] = t + self.interval
-                self.timeline.append((rep.index, t, waiting, running, rep.last_batch_tokens,
-                                      kv_used))
+        samples = run.samples(rep.kv.total_blocks, self.next_sample[rep.index], self.interval)
+        tokens = len(run.reqs)          # each step after the first: a token per request
+        for t, kv_used in samples:
+            self.timeline.append((rep.index, t, waiting, running, tokens, kv_used))
+        if samples:
+            self.next_sample[rep.index] = samples[-1][0] + self.interval
 
     def offer(self, call: _Call, t: float) -> None:
         """Offer the call to its next replica; a call out of replicas is rejected."""

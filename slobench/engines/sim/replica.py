@@ -56,7 +56,8 @@ class SimReplica:
             self.busy = False
             return plan, 0.0
         prefill = decode = context = drafts = pairs = 0
-        left = 1 << 62                          # fewest tokens a decode has left to make
+        left = 1 << 62              # fewest tokens a request has left to make, this step's on
+        chunked = False             # a prompt this step does not complete
         for req, n in plan.items:
             computed, generated = req.num_computed, req.generated
             if generated and computed == req.prompt_tokens + generated - 1:
@@ -68,6 +69,10 @@ class SimReplica:
             else:
                 prefill += n
                 pairs += n * (computed + n)
+                if computed + n != req.prompt_tokens + generated:
+                    chunked = True
+                elif req.output_tokens - generated < left:
+                    left = req.output_tokens - generated
             context += computed
         context += prefill + decode
         self.plan = plan
@@ -76,21 +81,25 @@ class SimReplica:
         dt = (self.perf.step_time_of_chunks(prefill, decode, context, drafts, pairs)
               if self._times_chunks and prefill else
               self.perf.step_time(prefill, decode, context, drafts))
-        # Step j leaves each request with generated + j + 1 tokens: no step may finish one.
-        if (self.fast_forward and not prefill and not drafts and not plan.preempted
-                and left >= 3):
-            self._try_run(plan, now, now + dt, left - 1)
+        # Step j leaves each request with generated + j + 1 tokens: a run ends at the
+        # latest with the step that finishes the first of them.
+        if (self.fast_forward and not chunked and not drafts and not plan.preempted
+                and left >= 2):
+            self._try_run(plan, now, now + dt, left, prefill > 0)
         return plan, dt
 
-    def _try_run(self, plan: StepPlan, now: float, first_end: float, room: int) -> None:
+    def _try_run(self, plan: StepPlan, now: float, first_end: float, room: int,
+                 opens_with_prefill: bool) -> None:
         """Start a fast-forward run of at most `room` steps if the policy says its
-        pure-decode batch repeats."""
+        pure-decode batch repeats (or, after a step completing prompts, that every
+        request then decodes a token a step)."""
         t0 = time.perf_counter()
-        check = self.scheduler.steady_decode(plan, now)
+        check = (self.scheduler.steady_after_prefill(plan, now) if opens_with_prefill
+                 else self.scheduler.steady_decode(plan, now))
         if check is None:
             return
-        self.run = plan_run([r for r, _ in plan.items], room, self.kv, self.perf, check,
-                            first_end, self.horizon, self.scheduler.queue_lengths())
+        self.run = plan_run(plan.items, room, self.kv, self.perf, check, first_end,
+                            self.horizon, self.scheduler.queue_lengths(), opens_with_prefill)
         if self.run is not None:
             self.run.cost_s = time.perf_counter() - t0
 
@@ -113,15 +122,27 @@ class SimReplica:
         assert plan is not None
         self.plan = None
         self.busy = False
-        if self.run is not None:     # no step of a run finishes a request
+        done: list[SchedRequest] = []
+        if self.run is not None:     # only a run's last step may finish requests
             run, self.run = self.run, None
-            run.apply(self.kv)
+            if run.opens_with_prefill:
+                self._apply(plan.items, run.ends[0], done)     # finishes nobody
             # One overhead per step, as if each had been scheduled: the look-ahead's cost.
             repeats = run.steps - 1
             self.step_overheads.extend([run.cost_s / max(repeats, 1)] * repeats)
-            return []
-        done: list[SchedRequest] = []
-        for req, n in plan.items:
+            if run.apply(self.kv):
+                for req in run.reqs:
+                    if req.generated >= req.output_tokens:
+                        self._finish(req, now, done)
+            return done
+        self._apply(plan.items, now, done)
+        return done
+
+    def _apply(self, items: list[tuple[SchedRequest, int]], now: float,
+               done: list[SchedRequest]) -> None:
+        """The effects of one step ending at `now` with batch `items`; finished
+        requests are settled and put in `done`."""
+        for req, n in items:
             computed, generated = req.num_computed, req.generated
             if generated and computed == req.prompt_tokens + generated - 1:   # a decode
                 if n > 1:
@@ -141,8 +162,10 @@ class SimReplica:
                 if generated == 1:
                     req.first_token_s = now
             if generated >= req.output_tokens:
-                req.finish_s = now
-                self.kv.free(req)
-                self.scheduler.on_finished(req)
-                done.append(req)
-        return done
+                self._finish(req, now, done)
+
+    def _finish(self, req: SchedRequest, now: float, done: list[SchedRequest]) -> None:
+        req.finish_s = now
+        self.kv.free(req)
+        self.scheduler.on_finished(req)
+        done.append(req)

@@ -76,19 +76,26 @@ def _upper_bounds(rows: tuple[np.ndarray, ...], times: np.ndarray,
 
 
 def admitted_peak_kv(reqs: list[SchedRequest], now: float, fastest_step_s: float) -> float:
-    """`peak_kv_tokens` of admitted requests, each held to its final (predicted) length."""
+    """`peak_kv_tokens` of admitted requests, each held to its final (predicted) length:
+    prompt, generated tokens, final length and that token's deadline, as four flat
+    columns (one pass, no per-request tuples: re-plans are frequent and sets large)."""
     if not reqs:
         return 0.0
-    rows = np.array([_kv_row(r) for r in reqs], dtype=float)
-    return peak_kv_tokens(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], now, fastest_step_s)
-
-
-def _kv_row(r: SchedRequest) -> tuple[int, int, int, float]:
-    """(prompt, generated, final length, its deadline); the deadline is cached while the
-    final length and the first token's time stay what they were (re-plans are frequent)."""
-    out = max(r.expected_output, r.generated + 1)
-    key = (out, r.first_token_s)
-    cached = r.sched_state.get("finish_by")
-    if cached is None or cached[0] != key:
-        cached = r.sched_state["finish_by"] = (key, token_deadline(r, out))
-    return r.prompt_tokens, r.generated, out, cached[1]
+    prompts, generated, finals, finish_by = [], [], [], []
+    for r in reqs:
+        g = r.generated
+        expected = r.expected_output
+        out = expected if expected > g else g + 1          # max(expected, g + 1)
+        prompts.append(r.prompt_tokens)
+        generated.append(g)
+        finals.append(out)
+        # The deadline of token `out`, cached while the final length and the first
+        # token's time stay what they were.
+        key = (out, r.first_token_s)
+        cached = r.sched_state.get("finish_by")
+        if cached is None or cached[0] != key:
+            cached = r.sched_state["finish_by"] = (key, token_deadline(r, out))
+        finish_by.append(cached[1])
+    return peak_kv_tokens(np.array(prompts, dtype=float), np.array(generated, dtype=float),
+                          np.array(finals, dtype=float), np.array(finish_by, dtype=float),
+                          now, fastest_step_s)

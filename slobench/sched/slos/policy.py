@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections.abc import Callable
+from operator import itemgetter
 
 from slobench.core.deadlines import token_deadline
 from slobench.core.request import SchedRequest
@@ -24,7 +25,7 @@ from slobench.sched.interface import (
     Verdict,
     register_policy,
 )
-from slobench.sched.kv_blocks import BLOCK_SIZE
+from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.slos.config import SlosConfig
 from slobench.sched.slos.forwarding import OfferDelays
 from slobench.sched.slos.replan import replan, replan_due, reservation
@@ -35,6 +36,7 @@ from slobench.sched.slos.tiers import DEFAULT_DECODE_CONTEXT, TierPlanner
 __all__ = ["SlosConfig", "SlosPolicy"]     # SlosConfig: its home is config.py
 
 log = logging.getLogger(__name__)
+_deadline = itemgetter(0)           # of a (next-token deadline, decode) pair
 
 
 @register_policy("slos")
@@ -131,17 +133,16 @@ class SlosPolicy(ReplicaScheduler):
         # A step cut at a first token's deadline is sized as that one step was timed.
         perf = self.ctx.perf.one_step_model() if cut_limit < limit else self.ctx.perf
         limit, items, kv = cut_limit, plan.items, self.ctx.kv
-        blocks = kv.blocks
         # The earlier tokens the step's first prefill chunk attends to (a model with a
         # prefill-attention term times the chunk on them, not on the decodes' contexts).
         chunk_context = prefilling[0].num_computed if prefilling else None
         budget = self._serve_due(items, due_now, tier_plan.draft_len, limit, context,
                                  chunk_context, perf)
-        budget = _fill(items, prefilling, budget, self._allocate, blocks)
+        budget = _fill(items, prefilling, budget, self._allocate, kv, preempts=True)
         # Leftover budget: decodes ahead of schedule, then best-effort work (which never
         # preempts anybody for KV).
-        budget = _fill(items, later, budget, kv.allocate, blocks)
-        _fill(items, self.best_effort, budget, kv.allocate, blocks)
+        budget = _fill(items, later, budget, kv.allocate, kv, preempts=False)
+        _fill(items, self.best_effort, budget, kv.allocate, kv, preempts=False)
         return plan
 
     def _split_admitted(self) -> tuple[list[int], list[tuple[float, SchedRequest]],
@@ -182,7 +183,7 @@ class SlosPolicy(ReplicaScheduler):
                                    .max_batch_tokens(limit, n_decode, context, drafts,
                                                      chunk_context)))
         if not verify:
-            return _fill(items, due_now, budget, self._allocate, self.ctx.kv.blocks)
+            return _fill(items, due_now, budget, self._allocate, self.ctx.kv, preempts=True)
         for r, n in zip(due_now, verify, strict=True):
             if self._allocate(r, n):
                 items.append((r, n))
@@ -274,19 +275,16 @@ class SlosPolicy(ReplicaScheduler):
         return waiting, decoding
 
 
-def _deadline(pair: tuple[float, SchedRequest]) -> float:
-    return pair[0]
-
-
 def _ttft_deadline(r: SchedRequest) -> float:
     return r.ttft_deadline_s
 
 
 def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budget: int,
-          allocate: Callable[[SchedRequest, int], bool], blocks: dict[int, int]) -> int:
+          allocate: Callable[[SchedRequest, int], bool], kv: BlockPool, preempts: bool) -> int:
     """Give each request, in order, as many of its needed tokens as the budget leaves.
-    `blocks` is the KV pool's: a request whose blocks hold them needs no allocate call."""
-    held, add, block = blocks.get, items.append, BLOCK_SIZE
+    A request whose blocks in `kv` hold them needs no allocate call; nor, when `allocate`
+    `preempts` nobody, one needing a block while `kv` has none (it would say no)."""
+    held, add, block = kv.blocks.get, items.append, BLOCK_SIZE
     for r in reqs:
         if budget <= 0:
             break
@@ -294,7 +292,8 @@ def _fill(items: list[tuple[SchedRequest, int]], reqs: list[SchedRequest], budge
         n = r.prompt_tokens + r.generated - computed  # tokens_needed, inlined (hot)
         if n > budget:
             n = budget
-        if computed + n <= held(r.rid, 0) * block or allocate(r, n):
+        if (computed + n <= held(r.rid, 0) * block
+                or ((preempts or kv.free_blocks) and allocate(r, n))):
             add((r, n))
             budget -= n
     return budget

@@ -70,28 +70,34 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
         items.append(attention.of(AdmissionItem(
             r.rid, r.ttft_deadline_s, r.tokens_needed, reservation(r),
             planner.tier_of(r.current_tpot_s), forced=False), r))
-    kv_free = policy.kv_cap_tokens - _admitted_kv_peak(policy, now)
     base = tuple(counts)
 
     def rate_of(counts: tuple[int, ...]) -> float:
         return planner.plan(counts).prefill_rate
 
     clock = _PlanClock(policy, now, items, planner.tiers_s[0] * cfg.margin)
-
-    if admit_greedy_all(items, base, now, kv_free, rate_of, clock):
+    # Candidates that all fit beside the admitted set at its largest (no less than its
+    # peak) fit beside its peak too: the peak, a re-plan's costly part, is worked out
+    # only when that does not settle it.
+    largest = policy.kv_cap_tokens - _admitted_kv_bound(policy)
+    if admit_greedy_all(items, base, now, largest, rate_of, clock):
         chosen = set(by_key)
     else:
-        chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
-    forced = [it for it in items if it.forced]
-    for item in items:
-        r = by_key.get(item.key) if not item.forced else None
-        if r is not None and r.rid not in chosen:
-            r.sched_state["why"] = rejection_reason(
-                item, forced, base, now, kv_free, rate_of, clock,
-                r.sched_state.get("unguarded_deadline_s"))
-            if cfg.explain_rejections:
-                r.sched_state["why_detail"] = rejection_detail(item, forced, base, now,
-                                                               rate_of, clock)
+        kv_free = policy.kv_cap_tokens - _admitted_kv_peak(policy, now)
+        if admit_greedy_all(items, base, now, kv_free, rate_of, clock):
+            chosen = set(by_key)
+        else:
+            chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
+        forced = [it for it in items if it.forced]
+        for item in items:
+            r = by_key.get(item.key) if not item.forced else None
+            if r is not None and r.rid not in chosen:
+                r.sched_state["why"] = rejection_reason(
+                    item, forced, base, now, kv_free, rate_of, clock,
+                    r.sched_state.get("unguarded_deadline_s"))
+                if cfg.explain_rejections:
+                    r.sched_state["why_detail"] = rejection_detail(item, forced, base, now,
+                                                                   rate_of, clock)
     _settle(policy, candidates, chosen, plan, now)
     plan.replanned = True
 
@@ -121,12 +127,18 @@ def _admitted_items(policy: SlosPolicy, now: float
     counts = [0] * len(planner.tiers_s)
     items: list[tuple[SchedRequest, AdmissionItem]] = []
     for r in policy.admitted:
-        tier = planner.tier_of(r.current_tpot_s)
-        if r.generated and r.tokens_needed <= 1:
-            counts[_slack_tier(policy, r, tier, now)] += 1
+        g = r.generated
+        if g and r.prompt_tokens + g - r.num_computed <= 1:      # a decode
+            n = g + 1
+            cache = r.sched_state.get("due")
+            if cache is None or n >= cache[3]:
+                cache = policy.due_cache(r, n)
+            # The cache's tier is tier_of(tpot of token n): valid within its phase, and
+            # dropped with the planner.
+            counts[_slack_tier(policy, cache, n, now)] += 1
         else:
             items.append((r, AdmissionItem(r.rid, r.ttft_deadline_s, r.tokens_needed, 0,
-                                           tier, forced=True)))
+                                           planner.tier_of(r.current_tpot_s), forced=True)))
     return counts, items
 
 
@@ -234,21 +246,29 @@ class _PlanClock:
         return self.now + self.first_s * steps
 
 
+def _admitted_kv_bound(policy: SlosPolicy) -> float:
+    """No less than `_admitted_kv_peak` (bit for bit too: its sums round no higher): every
+    admitted request at its final size at once; the reservations without the peak model."""
+    if not policy.cfg.kv_peak_model:
+        return float(policy.kv_reserved)
+    return float(sum(r.prompt_tokens + max(r.expected_output, r.generated + 1)
+                     for r in policy.admitted))
+
+
 def _admitted_kv_peak(policy: SlosPolicy, now: float) -> float:
     if not policy.cfg.kv_peak_model:
         return float(policy.kv_reserved)
     return admitted_peak_kv(policy.admitted, now, policy.fastest_step_s)
 
 
-def _slack_tier(policy: SlosPolicy, r: SchedRequest, tier: int, now: float) -> int:
+def _slack_tier(policy: SlosPolicy, cache: tuple[float, float, int, int], n: int,
+                now: float) -> int:
     """A decode ahead of its schedule may sit in a looser tier for now (SPEC §7):
-    the loosest tier whose TPOT its slack to the next deadline already covers."""
+    the loosest tier whose TPOT its slack to the next deadline (token n's, from its
+    `due_cache`) already covers."""
+    tier = cache[2]
     if not policy.cfg.slack_tiers:
         return tier
-    n = r.generated + 1
-    cache = r.sched_state.get("due")
-    if cache is None or n >= cache[3]:
-        cache = policy.due_cache(r, n)
     slack = cache[0] + n * cache[1] - now
     tiers = policy.planner.tiers_s
     while tier + 1 < len(tiers) and tiers[tier + 1] <= slack:

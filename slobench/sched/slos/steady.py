@@ -24,9 +24,11 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
     cfg = policy.cfg
     admitted = policy.admitted
     total = len(admitted) + len(policy.best_effort)
-    if policy._speculating or not admitted or len(plan.items) != total:
+    if policy._speculating or len(plan.items) != total:
         return None
     pending = bool(policy.pending)
+    if not admitted:
+        return _best_effort_alone(pending)
     if pending and (policy.arrivals > cfg.replan_arrivals
                     or policy.finishes > cfg.replan_finishes
                     or pending_would_expire(policy, now)):
@@ -54,6 +56,8 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
 
     ctx_all, n_adm = sum(row[3] for row in rows), len(rows)
     covers = max_step >= total
+    # A model without a context term answers the bound below the same at every step.
+    bound_holds = (perf.step_time(total, total, 0) <= step_s) if perf.context_free else None
 
     def check(t: float, j: int) -> bool:
         if j > last or (pending and t - last_replan >= cfg.replan_interval_s):
@@ -61,7 +65,8 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
         # The budget covers every decode if a step of them all, timed with every decode
         # due, fits in the planned step: step time is non-decreasing in each argument,
         # the limit never below the planned step. Else the exact arithmetic.
-        if covers and perf.step_time(total, total, ctx_all + n_adm * j + total) <= step_s:
+        if covers and (bound_holds if bound_holds is not None else
+                       perf.step_time(total, total, ctx_all + n_adm * j + total) <= step_s):
             return True
         deadlines = [base + (n + j) * tpot for base, tpot, n, _ in rows]
         limit = max(step_s, min(min(deadlines) - t, stretch))
@@ -76,3 +81,14 @@ def steady_check(policy: SlosPolicy, plan: StepPlan, now: float) -> RepeatCheck 
         return budget >= total
 
     return check
+
+
+def _best_effort_alone(pending: bool) -> RepeatCheck | None:
+    """Best-effort work alone: the step is the idle plan's (no decode or prefill of an
+    admitted request moves its limit), its budget the same every step, and it covered
+    them all; a pending request would be decided at once."""
+    return None if pending else _always
+
+
+def _always(t: float, j: int) -> bool:
+    return True

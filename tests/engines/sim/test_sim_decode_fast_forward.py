@@ -90,6 +90,66 @@ def test_fast_forward_gives_the_step_by_step_results(scenario: str, rate: float,
 
 
 @pytest.mark.parametrize("backend", ["vllm", "slos"])
+def test_a_run_may_end_with_the_step_that_finishes_a_request(
+        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's last step may give a request its last token: it finishes at the run's end,
+    as it would have at that step's end."""
+    finished_in_runs: list[int] = []
+    apply = replica_module.DecodeRun.apply
+
+    def counting(run, kv):
+        applied = apply(run, kv)
+        finished_in_runs.append(sum(r.generated >= r.output_tokens for r in run.reqs))
+        return applied
+
+    monkeypatch.setattr(replica_module.DecodeRun, "apply", counting)
+    ref = _probe("chatbot", 24.0, backend, fast_forward=False)
+    fast = _probe("chatbot", 24.0, backend, fast_forward=True)
+    assert sum(finished_in_runs) > 0
+    _assert_same(ref, fast)
+
+
+@pytest.mark.parametrize("backend", ["vllm", "sarathi"])
+@pytest.mark.parametrize(("scenario", "rate"), CASES)
+def test_a_run_may_open_with_the_step_completing_prompts(
+        backend: str, scenario: str, rate: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's step that completes prompts (nobody left waiting) opens a run: the prompts
+    decode from the next step on beside the rest, as stepped one by one."""
+    opened: list[bool] = []
+    original = replica_module.plan_run
+
+    def recording(*args, **kwargs):
+        run = original(*args, **kwargs)
+        if run is not None:
+            opened.append(run.opens_with_prefill)
+        return run
+
+    monkeypatch.setattr(replica_module, "plan_run", recording)
+    ref = _probe(scenario, rate, backend, fast_forward=False)
+    fast = _probe(scenario, rate, backend, fast_forward=True)
+    assert any(opened)
+    _assert_same(ref, fast)
+
+
+def test_slos_fast_forwards_best_effort_work_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing admitted, SLOs-Serve's best-effort decodes repeat as one run."""
+    alone: list[bool] = []
+    original = replica_module.plan_run
+
+    def recording(items, *args, **kwargs):
+        run = original(items, *args, **kwargs)
+        if run is not None:
+            alone.append(all(r.best_effort for r, _ in items))
+        return run
+
+    monkeypatch.setattr(replica_module, "plan_run", recording)
+    ref = _probe("coding", 1.5, "slos", fast_forward=False)
+    fast = _probe("coding", 1.5, "slos", fast_forward=True)
+    assert any(alone)
+    _assert_same(ref, fast)
+
+
+@pytest.mark.parametrize("backend", ["vllm", "slos"])
 @pytest.mark.parametrize("kv_tokens", [8_000, 16_000])
 def test_fast_forward_stops_where_kv_runs_out(backend: str, kv_tokens: int,
                                               run_steps: list[int]) -> None:
