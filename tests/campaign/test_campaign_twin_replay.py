@@ -128,5 +128,4 @@ def test_without_logged_refits_the_twin_reads_the_plugins_rules_off_the_steps(
                                         "step_s"])
     model = plan_model(TRUTH, steps, tmp_path / "none")
     assert model.inflation_decode == pytest.approx(1.0)
-    assert 1.0 < model.inflation < 1.3            # runs of 4 steps average the noise
-    assert model.inflation < model.inflation_one <= 1.3
+    assert 1.0 < model.inflation_one <= model.inflation <= 1.3   # the 95th, the 99th

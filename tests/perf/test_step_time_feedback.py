@@ -196,7 +196,7 @@ def test_a_prompts_chunks_are_inflated_by_their_sum_not_by_their_smallest_step()
     chunks' 1.1-1.5x); the small steps' ratio must not inflate a prompt's chunks 3x."""
     def run(window: int) -> OnlineStepModel:
         model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, recent=64,
-                                prefill_window=window)
+                                prefill_window=window, decode_floor=False)
         rng = random.Random(3)
         for k in range(400):
             prefill = 2048 if k % 4 else 16
@@ -221,7 +221,8 @@ def test_stalls_of_short_decode_steps_do_not_inflate_the_prefill_steps() -> None
     time in ten (the other replica prefilling on the same cores), its prefill chunks near
     their profile. As a floor under the prefill inflation that tail planned lone
     7,700-token prompts 2.9x slower than they ran."""
-    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, quantile=0.9, recent=64)
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, quantile=0.9, recent=64,
+                            prefill_window=4, decode_floor=False)
     rng = random.Random(4)
     for k in range(400):
         if k % 3:
