@@ -7,6 +7,7 @@ probe's window on `time.monotonic()` selects its rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +49,10 @@ def read_verdicts(folder: Path, start: float, end: float) -> dict[str, str]:
     verdicts in [start, end] (the last replica's word wins: a call offered to several
     replicas ends where its last offer did)."""
     out: dict[str, tuple[float, str]] = {}
-    for path in sorted(folder.glob("replica-*.requests.jsonl")):
-        with path.open() as fh:
-            for line in fh:
-                if '"why"' not in line:
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                t, call = float(row.get("t", 0.0)), row.get("call")
-                if call and start <= t <= end and (call not in out or out[call][0] <= t):
-                    out[str(call)] = (t, str(row.get("why") or ""))
+    for row in _request_events(folder, '"why"'):
+        t, call = float(row.get("t", 0.0)), row.get("call")
+        if call and start <= t <= end and (call not in out or out[call][0] <= t):
+            out[str(call)] = (t, str(row.get("why") or ""))
     return {k: why for k, (_, why) in out.items()}
 
 
@@ -78,19 +71,24 @@ def read_plan_inflations(folder: Path) -> dict[str, float] | None:
     refits (`perf_model` events: prefill, decode, one_step), or None without any."""
     seen: dict[str, list[float]] = {"prefill": [], "decode": [], "one_step": []}
     keys = {"inflation": "prefill", "inflation_decode": "decode", "inflation_one": "one_step"}
-    for path in sorted(folder.glob("replica-*.requests.jsonl")):
-        with path.open() as fh:
-            for line in fh:
-                if '"perf_model"' not in line:
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                for key, name in keys.items():
-                    if isinstance(row.get(key), int | float):
-                        seen[name].append(float(row[key]))
+    for row in _request_events(folder, '"perf_model"'):
+        for key, name in keys.items():
+            if isinstance(row.get(key), int | float):
+                seen[name].append(float(row[key]))
     if not seen["prefill"]:
         return None
     return {k: float(np.median(v)) if v else float(np.median(seen["prefill"]))
             for k, v in seen.items()}
+
+
+def _request_events(folder: Path, marker: str) -> Iterator[dict[str, Any]]:
+    """The replicas' request-log rows whose line holds `marker` (a torn line skipped)."""
+    for path in sorted(folder.glob("replica-*.requests.jsonl")):
+        with path.open() as fh:
+            for line in fh:
+                if marker not in line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
