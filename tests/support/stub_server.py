@@ -153,6 +153,7 @@ class StubServer:
         if self.log is not None:
             xargs = body.get("vllm_xargs") or {}
             self.log.write(json.dumps({"arrival_s": xargs.get("arrival_s"), "recv_s": t_recv,
+                                       "arrival_monotonic_s": xargs.get("arrival_monotonic_s"),
                                        "sent_s": sent_at, "tokens": n}) + "\n")
             self.log.flush()
         prompt = body.get("prompt") or " ".join(
