@@ -93,7 +93,7 @@ class OnlineStepModel(PerfModel):
         # One prefill step alone (a first token due at its end): one draw of its error.
         self.one_step_quantile = min(max(quantile, one_step_quantile), self.prefill_quantile)
         self.inflation_one = 1.0                                   # prefill steps, one step
-        self._one_step = OneStepView(self)                            # its view, made once
+        self._one_step = OneStepView(self)                         # its view, made once
         self.profile: StepProfile | None = None
         self.inflation = 1.0                                       # prefill-carrying steps
         self.inflation_decode = 1.0                                # decode-only steps

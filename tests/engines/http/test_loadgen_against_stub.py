@@ -9,7 +9,7 @@ dispatch lag and both transport legs count as error) must match it: no token see
 the stub wrote it, no request sent after the stub got it; the median error within 2 ms
 and the 99th within half a token gap (a token stamped one chunk late fails). How close
 the 99th comes on a given host is a figure `benchmarks/bench_loadgen_vs_vllm.py` prints:
-both transport legs alone took ~1 ms (median) on an AVX2 EPYC, so a fixed 2 ms p99 bound
+both transport legs alone took ~1 ms (median) on a 2-core EPYC, so a fixed 2 ms p99 bound
 measured the host, not the client. Failures must become statuses, not crashes.
 """
 
@@ -32,6 +32,10 @@ from slobench.workloads.entities import CallSpec, OutputPhase, SessionSpec, Work
 from tests.support.stub_server import running_stub
 
 TTFT_S, GAP_S = 0.040, 0.010
+# Errors (s) the client must stay under: medians, then p99s within half a token gap.
+CLIENT_BOUNDS = {"ttft_p50": 0.002, "lag_p50": 0.001,
+                 "ttft": GAP_S / 2, "tpot": GAP_S / 2, "lag": GAP_S / 2}
+STUB_BOUNDS = {"stub_ttft_vs_nominal": 0.005, "tpot_vs_nominal": 0.002}
 
 
 @pytest.fixture(scope="module")
@@ -100,28 +104,22 @@ def _accuracy_errors(stub_url: str, stub_log: Path, n: int, tokens: int) -> dict
             "tpot_vs_nominal": float(np.percentile(np.abs(tpot - GAP_S), 99))}
 
 
-def _holds(err: dict[str, float]) -> bool:
-    return (err["ttft_p50"] < 0.002 and err["lag_p50"] < 0.001
-            and max(err["ttft"], err["tpot"], err["lag"]) < GAP_S / 2)
+def _exceeded(err: dict[str, float], bounds: dict[str, float]) -> list[str]:
+    return [key for key, bound in bounds.items() if not err[key] < bound]
 
 
 def test_ttft_tpot_match_the_stub(stub_url: str, stub_log: Path) -> None:
     # Timing on a shared CI machine: the best of up to 3 probes must hold the bounds
     # (a probe that another process starved of CPU says nothing about the client).
-    attempts = []
+    attempts: list[dict[str, float]] = []
     for _ in range(3):
         attempts.append(_accuracy_errors(stub_url, stub_log, 150, 20))
-        if _holds(attempts[-1]):
+        if not _exceeded(attempts[-1], CLIENT_BOUNDS):
             break
-    best = min(attempts, key=lambda e: max(e["ttft"], e["tpot"], e["lag"]))
-    assert best["ttft_p50"] < 0.002, attempts
-    assert best["lag_p50"] < 0.001, attempts
-    assert best["ttft"] < GAP_S / 2, attempts
-    assert best["tpot"] < GAP_S / 2, attempts
-    assert best["lag"] < GAP_S / 2, attempts
+    best = min(attempts, key=lambda e: len(_exceeded(e, CLIENT_BOUNDS)))
+    assert not _exceeded(best, CLIENT_BOUNDS), attempts
     # ... and the stub kept its promise, give or take asyncio's timer.
-    assert best["stub_ttft_vs_nominal"] < 0.005, attempts
-    assert best["tpot_vs_nominal"] < 0.002, attempts
+    assert not _exceeded(best, STUB_BOUNDS), attempts
 
 
 def test_tokens_counted_not_chunks(stub_url: str) -> None:
