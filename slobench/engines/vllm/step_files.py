@@ -28,6 +28,9 @@ def read_steps(folder: Path, start: float = float("-inf"),
             continue
         frame = frame[[c for c in STEP_COLUMNS if c in frame.columns]]
         frame = frame.apply(pd.to_numeric, errors="coerce").dropna(subset=["t"])
+        if frame.empty:
+            continue   # a replica that logged no step (calibration runs on one): its
+            # columns are untyped, and one such frame in the concat makes all of them so
         frame["replica"] = int(path.name.split("-")[1].split(".")[0])
         frames.append(frame[(frame["t"] >= start) & (frame["t"] <= end)])
     if not frames:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from slobench.engines.vllm.plugin.steplog import StepLog, StepShape, step_shape
+from slobench.engines.vllm.plugin.steplog import STEP_COLUMNS, StepLog, StepShape, step_shape
 from slobench.engines.vllm.step_files import read_overheads, read_steps, read_verdicts
 
 
@@ -36,6 +36,16 @@ def test_step_rows_round_trip_through_the_csv(tmp_path: Path) -> None:
     assert steps["step_s"].tolist() == [0.012, 0.006]
     plain, replans = read_overheads(tmp_path, 0.0, 50.0)
     assert plain == [1e-4] and replans == [3e-4]
+
+
+def test_a_replica_with_no_steps_leaves_the_others_columns_numeric(tmp_path: Path) -> None:
+    log = StepLog(tmp_path, "0")
+    log.step(10.0, 1e-4, False, 512, 64, 0.010, 0.012, StepShape(64, 0, 64, 1))
+    log.flush()
+    (tmp_path / "replica-1.steps.csv").write_text(",".join(STEP_COLUMNS) + "\n")  # never stepped
+    steps = read_steps(tmp_path)
+    assert len(steps) == 1 and steps["step_s"].dtype.kind == "f"
+    assert steps["prefill_tokens"].dtype.kind in "if"
 
 
 def test_verdicts_keep_the_last_replicas_reason_per_call(tmp_path: Path) -> None:
