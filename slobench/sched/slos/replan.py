@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from slobench.core.request import SchedRequest
 from slobench.sched.interface import StepPlan
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
-from slobench.sched.slos.first_step import FirstStep
+from slobench.sched.slos.cut_steps import CutSteps
 from slobench.sched.slos.kv_peak import admitted_peak_kv
 from slobench.sched.slos.why import rejection_detail, rejection_reason
 
@@ -205,22 +205,22 @@ class _PlanClock:
     are not turned away for a full step they never wait. With nothing decoding there
     is no step grid: the fluid time.
 
-    With `cut_first_step` the first step is planned as the step planner cuts it for
-    any mix of prompts (`first_step.py`), not only when the whole queue fits."""
+    With `cut_first_step` the steps are planned as the step planner cuts them for any
+    mix of prompts (`cut_steps.py`), not only when the whole queue fits in one."""
 
     def __init__(self, policy: SlosPolicy, now: float, items: list[AdmissionItem],
                  full_s: float) -> None:
         self.now, self.full_s, self.one_step = now, full_s, False
         self.first_s = full_s
-        self.cut: FirstStep | None = None
+        self.cut: CutSteps | None = None
         if not items:
             return
         decoding = [r for r in policy.admitted if r.generated]
         n = len(decoding)
         context = sum(r.num_computed + 1 for r in decoding)
         if policy.cfg.cut_first_step:
-            self.cut = FirstStep(policy.ctx.perf.one_step_model(), now, full_s, n, context,
-                                 items)
+            perf = policy.ctx.perf
+            self.cut = CutSteps(perf, perf.one_step_model(), now, full_s, n, context, items)
             return
         queued = sum(it.prefill_tokens for it in items)
         # Fresh prompts' chunks (prefill_context 0): the queue's own attention.
