@@ -102,7 +102,7 @@ class RunConfig:
     slo_scale: float | None = None            # None: calibrate (SPEC §5)
     max_context: int = 16384
     trace: Path | None = None
-    best_effort: bool = True
+    best_effort: bool | None = None           # None: the engine's default (SlosConfig)
     spec_tokens: int = 0                      # speculative draft tokens (0: off)
     spec_alpha: float = 0.7                   # their acceptance rate (planning; sim draws)
     command: str = ""
@@ -138,11 +138,13 @@ class RunConfig:
 
     def slos_config(self, real_engine: bool) -> SlosConfig:
         """SLOs-Serve's knobs for this run: speculation as asked, a real engine's guards."""
-        spec = {"alpha": self.spec_alpha if self.spec_tokens else 0.0,
-                "max_draft": self.spec_tokens + 1}
+        spec: dict[str, Any] = {"alpha": self.spec_alpha if self.spec_tokens else 0.0,
+                                "max_draft": self.spec_tokens + 1}
+        if self.best_effort is not None:
+            spec["best_effort"] = self.best_effort
         if real_engine:
-            return SlosConfig.for_real_engine(best_effort=self.best_effort, **spec)
-        return SlosConfig(best_effort=self.best_effort, **spec)
+            return SlosConfig.for_real_engine(**spec)
+        return SlosConfig(**spec)
 
     def speculative_vllm_args(self) -> list[str]:
         """vLLM's n-gram speculative decoding (it runs on CPU), for every backend alike:

@@ -122,9 +122,12 @@ def run(
         callback=opt.TRACE,
         help="Azure LLM trace CSV to replay (timestamps and lengths) instead of the "
              "scenario's arrival process.")] = None,
-    best_effort: Annotated[bool, typer.Option(
+    best_effort: Annotated[bool | None, typer.Option(
+        "--best-effort/--no-best-effort",
         help="slos: serve requests admission cannot fit as best-effort on their last "
-             "replica (else reject them).")] = True,
+             "replica (else reject them). Default: on in the simulator (the paper's "
+             "setting), off on a real engine, where best-effort work lengthens every "
+             "step (README: real engine).", show_default=False)] = None,
     spec_tokens: Annotated[int, typer.Option(
         callback=opt.SPEC_TOKENS,
         help="Speculative decoding: draft tokens per step (0: off). slos gives each TPOT "

@@ -42,8 +42,9 @@ def serve(
         help="Recorded with the calibration (the plugin takes SLOs from each request).")]
     = None,
     best_effort: Annotated[bool, typer.Option(
-        help="Keep requests no replica admits as best-effort instead of rejecting them.")]
-    = True,
+        help="Keep requests no replica admits as best-effort instead of rejecting them "
+             "(off: best-effort work lengthens every step of a real engine; README).")]
+    = False,
     out: Annotated[Path, typer.Option(
         callback=opt.SERVE_OUT, help="Folder for server logs and the overhead files.")]
     = Path("results/serve"),
