@@ -26,13 +26,27 @@ is planned at the earlier of the two.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from slobench.perf.model import PerfModel
 from slobench.sched.slos.admission import AdmissionItem
 
 MAX_STEPS = 64              # steps played out at most; later first tokens: the DP's estimate
+
+
+def cut_at_first_deadline(limit: float, needs_and_rooms: Iterable[tuple[float, float]]
+                          ) -> float:
+    """The step planner's cut (SPEC §7), one rule for the planner and for admission: over
+    the waiting prefills in EDF order, (step time with it and all before it, time to its
+    deadline), the step ends at the deadline of each one that can still finish in it; one
+    that cannot make it any more does not shrink the step."""
+    for need, room in needs_and_rooms:
+        if need > limit:
+            break                                # this one and later ones finish later
+        if need <= room < limit:
+            limit = room
+    return limit
 
 
 @dataclass
@@ -83,14 +97,14 @@ class CutSteps:
         """One step from `t`: (its length, prefill tokens it ran, prefills it finished).
         Cut and sized as `SlosPolicy.schedule` does: the cut on the one-step model, a cut
         step filled on it too, a full one on the plan's model."""
-        limit, work, attention = self.full_s, decodes, 0.0
-        for p in queue:
-            work, attention = work + p.left, attention + p.attention_s
-            need = self.one_step.batch_time(work, decodes, context, 0, 0) + attention
-            if need > limit:
-                break                            # this one and later ones finish later
-            if need <= p.deadline_s - t < limit:
-                limit = p.deadline_s - t
+        def needs_and_rooms() -> Iterator[tuple[float, float]]:
+            work, attention = decodes, 0.0
+            for p in queue:
+                work, attention = work + p.left, attention + p.attention_s
+                yield (self.one_step.batch_time(work, decodes, context, 0, 0) + attention,
+                       p.deadline_s - t)
+
+        limit = cut_at_first_deadline(self.full_s, needs_and_rooms())
         perf = self.one_step if limit < self.full_s else self.plan
         work, attention, finished = decodes, 0.0, []
         for p in queue:

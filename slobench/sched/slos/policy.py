@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 
 from slobench.core.deadlines import token_deadline
@@ -27,6 +27,7 @@ from slobench.sched.interface import (
 )
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.slos.config import SlosConfig
+from slobench.sched.slos.cut_steps import cut_at_first_deadline
 from slobench.sched.slos.forwarding import OfferDelays
 from slobench.sched.slos.replan import replan, replan_due, reservation
 from slobench.sched.slos.speculative import verified_tokens
@@ -200,17 +201,16 @@ class SlosPolicy(ReplicaScheduler):
         cannot make it any more does not shrink everybody's steps. Timed as one step
         (`PerfModel.one_step_model`), as admission's cut steps (`cut_steps.py`)."""
         perf = self.ctx.perf.one_step_model()
-        tokens = len(due)
         chunk_context = prefilling[0].num_computed if prefilling else 0
-        for r in prefilling:  # EDF order
-            tokens += r.tokens_needed
-            need = perf.batch_time(tokens, len(due), context, 0, chunk_context)
-            if need > limit:
-                break  # this one and later ones finish in later steps
-            room = r.ttft_deadline_s - now
-            if need <= room < limit:
-                limit = room
-        return limit
+
+        def needs_and_rooms() -> Iterator[tuple[float, float]]:
+            tokens = len(due)
+            for r in prefilling:  # EDF order
+                tokens += r.tokens_needed
+                yield (perf.batch_time(tokens, len(due), context, 0, chunk_context),
+                       r.ttft_deadline_s - now)
+
+        return cut_at_first_deadline(limit, needs_and_rooms())
 
     def due_cache(self, r: SchedRequest, n: int) -> tuple[float, float, int, int]:
         """(base, tpot, tier, valid until token) with next-token deadline = base + n * tpot,
