@@ -6,8 +6,9 @@ its TPOT scale), the same replicas, vLLM's limits and KV blocks as the engine re
 them, and a step-time profile fitted from the steps the run's replicas logged (or one
 given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
 settings, and the plugin's online step model at the twin's profile, inflated by its own
-rules (`plan_model`). What the twin leaves out is the host: HTTP and the router hop,
-client stalls, other processes on the cores.
+rules (`plan_model`), and its calls take the hops the real ones took to and from the
+schedulers (`host_delays.py`: the router, HTTP; medians). What the twin leaves out is
+the rest of the host: client stalls, other processes on the cores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 
 from slobench.campaign.campaign import probe_sessions, sized_workload
 from slobench.campaign.config import RunConfig, flat_names
+from slobench.campaign.host_delays import run_host_delays
 from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
 from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
@@ -59,6 +61,7 @@ class TwinResult:
     profile: StepProfile
     fit: FitReport | None
     plan_inflation: dict[str, float]   # the plan model's: prefill, decode, one_step
+    host: dict[str, float] | None = None   # the hops SLOs-Serve's calls took (HostDelays)
 
 
 def _run_config(meta: dict[str, Any]) -> RunConfig:
@@ -118,7 +121,8 @@ def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile,
                     routing=cfg.sim.routing, slos=cfg.slos_config(real_engine=True),
                     seed=cfg.seed, vllm_limits=limits,
                     plan_perf=plan_perf,
-                    slo_guard=plugin_guard(calib_perf))
+                    slo_guard=plugin_guard(calib_perf),
+                    host=run_host_delays(run_dir / "steps" / "slos", read_requests(run_dir)))
 
 
 class _TwinProber:
@@ -187,7 +191,8 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     else:
         profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
     planned = plan_model(profile, steps, run_dir / "steps" / "slos")
-    twin = _TwinProber(meta, cfg, twin_setup(meta, cfg, profile, planned, run_dir))
+    setup = twin_setup(meta, cfg, profile, planned, run_dir)
+    twin = _TwinProber(meta, cfg, setup)
     points = summary[summary["kind"] == "point"]
     real_caps: dict[tuple[str, str], tuple[float, str]] = {}
     twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
@@ -216,7 +221,8 @@ def replay(run_dir: Path, profile_path: Path | None = None,
         admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
     inflations = {"prefill": planned.inflation, "decode": planned.inflation_decode,
                   "one_step": planned.inflation_one}
-    return TwinResult(fidelity, audit, twin_requests, profile, fit, inflations)
+    return TwinResult(fidelity, audit, twin_requests, profile, fit, inflations,
+                      setup.host.to_dict())
 
 
 def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:
@@ -230,6 +236,7 @@ def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:
         tmp.replace(path)
         out.append(path)
     doc = {"profile": result.profile.describe(), "plan_inflation": result.plan_inflation,
+           "host": result.host,
            "fit": None if result.fit is None else result.fit.__dict__}
     path = run_dir / "twin.json"
     path.write_text(json.dumps(doc, indent=2, default=lambda v: None if v is math.nan else v))

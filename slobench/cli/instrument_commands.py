@@ -135,6 +135,12 @@ def twin_and_report(run_dir: Path, profile_file: Path | None = None) -> None:
                   f"prompt's prefill steps, x {inflation['one_step']:.2f} for one alone, "
                   f"x {inflation['decode']:.2f} for decodes (as the plugin's online model "
                   "inflated its own)")
+    if result.host and any(result.host.values()):
+        h = result.host
+        console.print(f"its calls reach a scheduler {h['first_offer_s'] * 1e3:.0f} ms after "
+                      f"arrival, the next one {h['forward_s'] * 1e3:.0f} ms after a "
+                      f"rejection, the client {h['delivery_s'] * 1e3:.0f} ms after a token "
+                      "(the real run's medians)")
     print_fidelity(result.fidelity, result.audit)
     write_report(load_run(run_dir), run_dir / "report.html")
     console.print(f"fidelity: {run_dir / 'fidelity.parquet'}, report updated", markup=False)

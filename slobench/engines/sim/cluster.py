@@ -15,16 +15,18 @@ import math
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from slobench.core.outcome import CallOutcome, ProbeResult, Status
+from slobench.core.outcome import ProbeResult, Status
 from slobench.core.request import SchedRequest
 from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
+from slobench.engines.sim.host import HostDelays
+from slobench.engines.sim.outcome import call_outcome
 from slobench.engines.sim.replica import SimReplica
 from slobench.sched.interface import Verdict
 from slobench.sched.slos.guards import SloGuard
 from slobench.workloads.entities import SessionSpec, Workload
 
-_ARRIVAL, _STEP_DONE, _WAKE = 0, 1, 2
+_ARRIVAL, _STEP_DONE, _WAKE, _OFFER = 0, 1, 2, 3
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,10 @@ class _Call:
 class SimCluster:
     def __init__(self, replicas: list[SimReplica], router: OfferOrder,
                  timeline_interval_s: float = 0.25, drain_limit_s: float = 600.0,
-                 slo_guard: SloGuard | None = None, fast_forward: bool = True) -> None:
+                 slo_guard: SloGuard | None = None, fast_forward: bool = True,
+                 host: HostDelays | None = None) -> None:
         self.replicas = replicas
+        self.host = host or HostDelays()      # a real host's hops (a twin's); none here
         self.fast_forward = fast_forward     # pure-decode stretches in one move
         self.slo_guard = slo_guard if slo_guard is not None and slo_guard.active else None
         self.router = router
@@ -68,7 +72,7 @@ class SimCluster:
 class _EventLoop:
     """One run's state: the event heap, the calls released so far, the timeline."""
 
-    __slots__ = ("by_req", "calls", "heap", "interval", "kicking", "make_request",
+    __slots__ = ("by_req", "calls", "heap", "host", "interval", "kicking", "make_request",
                  "next_sample", "replicas", "router", "seq", "slo_guard", "timeline",
                  "to_kick", "tokens")
 
@@ -77,6 +81,7 @@ class _EventLoop:
         self.replicas = cluster.replicas
         self.router = cluster.router
         self.slo_guard = cluster.slo_guard
+        self.host = cluster.host
         self.interval = cluster.timeline_interval_s
         self.make_request = make_request
         self.heap: list[tuple[float, int, int, object]] = []
@@ -105,6 +110,12 @@ class _EventLoop:
             elif kind == _ARRIVAL:
                 now = t
                 obj.offers = offer_order()  # type: ignore[attr-defined]
+                if self.host.first_offer_s:
+                    self.push(now + self.host.first_offer_s, _OFFER, obj)
+                else:
+                    offer(obj, now)  # type: ignore[arg-type]
+            elif kind == _OFFER:
+                now = t
                 offer(obj, now)  # type: ignore[arg-type]
             elif kind == _STEP_DONE:
                 now = t
@@ -170,7 +181,7 @@ class _EventLoop:
         if plan.rejected:
             self.kicking = rep.index     # its rejected calls go to other replicas only
             for rejected in plan.rejected:
-                self.offer(self.by_req[rejected.rid], t)
+                self.forward(self.by_req[rejected.rid], t)
             self.kicking = None
         if plan.items:
             end = rep.step_end
@@ -212,12 +223,19 @@ class _EventLoop:
         last = call.tries == len(call.offers)
         verdict = rep.scheduler.add_request(call.req, t, last)
         if verdict is Verdict.REJECTED:
-            self.offer(call, t)
+            self.forward(call, t)
             return
         call.req.replica = rep.index
         if verdict is Verdict.BEST_EFFORT:
             call.req.best_effort = True
         self.to_kick.add(rep.index)
+
+    def forward(self, call: _Call, t: float) -> None:
+        """A rejected call goes on to its next replica, after the host's forward."""
+        if self.host.forward_s and call.tries < len(call.offers):
+            self.push(t + self.host.forward_s, _OFFER, call)
+        else:
+            self.offer(call, t)
 
     def reject(self, call: _Call, t: float) -> None:
         call.status = Status.REJECTED
@@ -230,13 +248,16 @@ class _EventLoop:
         if nxt < len(call.session.calls):
             # The chain goes on even after a rejected call, so the offered load
             # stays the workload's; the session cannot attain anyway.
-            self.release(call.session, nxt, t + call.session.calls[call.index].tool_delay_s)
+            self.release(call.session, nxt, t + self.host.delivery_s
+                         + call.session.calls[call.index].tool_delay_s)
 
     def result(self, now: float, last_arrival: float) -> ProbeResult:
         # Runs add their samples at their end: back in time order, ties by replica.
         self.timeline.sort(key=itemgetter(1, 0))
         calls = self.calls
-        outcomes = [_outcome(c) for c in calls]
+        delivery = self.host.delivery_s
+        outcomes = [call_outcome(c.session, c.index, c.req, c.status, c.true_slo, delivery)
+                    for c in calls]
         finishes = [o.finish_s for o in outcomes if not math.isnan(o.finish_s)]
         end = max(finishes, default=now)
         return ProbeResult(
@@ -249,37 +270,3 @@ class _EventLoop:
             counters={"preemptions": sum(c.req.num_preemptions for c in calls)},
         )
 
-
-def _outcome(call: _Call) -> CallOutcome:
-    req = call.req
-    spec = call.session.calls[call.index]
-    status = call.status
-    error = ""
-    if status == Status.OK:
-        if req.best_effort:
-            status = Status.BEST_EFFORT
-        if not req.finished:
-            status = Status.TIMEOUT
-            error = "unfinished when the simulation's drain limit ran out"
-    elif status == Status.REJECTED:
-        error = "rejected by admission control on every replica offered"
-    ttft_slo, phases = call.true_slo or (req.ttft_slo_s, req.phase_tpots)
-    return CallOutcome(
-        session_id=call.session.session_id,
-        call_index=call.index,
-        stage=spec.stage,
-        request_class=call.session.request_class,
-        scheduled_s=req.arrival_s,
-        actual_send_s=req.arrival_s,
-        prompt_tokens=req.prompt_tokens,
-        expected_tokens=req.output_tokens,
-        phase_tpots=phases,
-        ttft_slo_s=ttft_slo,
-        status=str(status),
-        replica=req.replica,
-        token_times=req.token_times,
-        finish_s=req.finish_s,
-        error=error,
-        reason=(str(req.sched_state.get("why", "")) if status in
-                (Status.REJECTED, Status.BEST_EFFORT) else ""),
-    )

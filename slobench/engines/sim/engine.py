@@ -12,6 +12,7 @@ from slobench.core.outcome import ProbeResult
 from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
 from slobench.engines.sim.cluster import SimCluster
+from slobench.engines.sim.host import HostDelays
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.model import PerfModel
 from slobench.sched.interface import POLICIES, SchedContext
@@ -43,6 +44,8 @@ class SimSetup:
     plan_perf: PerfModel | None = None
     slo_guard: SloGuard | None = None
     fast_forward: bool = True        # pure-decode stretches in one move (same answers)
+    # A real run's twin: the router's and HTTP's hops SLOs-Serve's calls took there.
+    host: HostDelays = field(default_factory=HostDelays)
 
 
 def known_backends() -> list[str]:
@@ -69,8 +72,8 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
     router = OfferOrder(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
     guard = setup.slo_guard if backend == "slos" else None
-    return SimCluster(replicas, router, slo_guard=guard,
-                      fast_forward=setup.fast_forward).run(workload, factory)
+    return SimCluster(replicas, router, slo_guard=guard, fast_forward=setup.fast_forward,
+                      host=setup.host if backend == "slos" else None).run(workload, factory)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ probe's window on `time.monotonic()` selects its rows.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +96,50 @@ def _request_events(folder: Path, marker: str) -> Iterator[dict[str, Any]]:
                     yield json.loads(line)
                 except ValueError:
                     continue
+
+
+def read_offer_delays(folder: Path) -> dict[str, float] | None:
+    """Medians of the hops SLOs-Serve's calls took to a scheduler, from the replicas'
+    request logs (core clock): `first_offer_s`, a call's arrival to its first replica's
+    scheduler, and `forward_s`, a rejection to the next replica's (0 if none was seen);
+    None without a call with an SLO. Offers of one call share its arrival instant."""
+    offers: dict[tuple[str, float], list[tuple[float, str]]] = {}
+    rejected: dict[str, float] = {}
+    for row in _request_events(folder, '"event": "'):
+        if row.get("event") == "rejected":
+            rejected[str(row.get("id"))] = float(row.get("t", 0.0))
+        elif row.get("event") == "added" and row.get("has_slo"):
+            xargs = row.get("xargs") or {}
+            arrival = xargs.get("arrival_monotonic_s")
+            if isinstance(arrival, int | float):
+                offers.setdefault((str(xargs.get("call")), float(arrival)), []).append(
+                    (float(row.get("t", 0.0)), str(row.get("id"))))
+    if not offers:
+        return None
+    first, forward = [], []
+    for (_, arrival), seen in offers.items():
+        seen.sort()
+        first.append(seen[0][0] - arrival)
+        forward += [nxt[0] - rejected[cur[1]] for cur, nxt in itertools.pairwise(seen)
+                    if cur[1] in rejected]
+    return {"first_offer_s": max(0.0, float(np.median(first))),
+            "forward_s": max(0.0, float(np.median(forward))) if forward else 0.0}
+
+
+def read_engine_first_tokens(folder: Path) -> pd.DataFrame:
+    """Per call the replica served: its key, its arrival on the probe's timeline and its
+    first token's delay after arrival as the engine saw it (core clock)."""
+    added: dict[str, tuple[str, float, float]] = {}
+    rows = []
+    for row in _request_events(folder, '"event": "'):
+        xargs = row.get("xargs") or {}
+        if row.get("event") == "added" and row.get("has_slo"):
+            mono, arrival = xargs.get("arrival_monotonic_s"), xargs.get("arrival_s")
+            if isinstance(mono, int | float) and isinstance(arrival, int | float):
+                added[str(row.get("id"))] = (str(xargs.get("call")), float(arrival),
+                                             float(mono))
+        elif (row.get("event") == "finished" and row.get("token_t")
+              and (seen := added.get(str(row.get("id")))) is not None):
+            rows.append({"call": seen[0], "arrival_s": seen[1],
+                         "engine_ttft_s": float(row["token_t"][0]) - seen[2]})
+    return pd.DataFrame(rows, columns=["call", "arrival_s", "engine_ttft_s"])

@@ -1,0 +1,54 @@
+"""The hops a real run's SLOs-Serve calls took, read for its twin (campaign/host_delays.py)
+from the replicas' request logs as the plugin writes them, and the client's records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from slobench.campaign.host_delays import run_host_delays
+
+
+def _added(rid: str, call: str, t: float, mono: float, arrival: float, last: bool) -> dict:
+    return {"event": "added", "id": rid, "t": t, "has_slo": True, "last_try": last,
+            "xargs": {"call": call, "arrival_monotonic_s": mono, "arrival_s": arrival,
+                      "ttft_slo_s": 0.1, "last_try": int(last)}}
+
+
+def _write(folder: Path, replica: int, rows: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"replica-{replica}.requests.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_first_offer_forward_and_delivery_are_the_runs_medians(tmp_path: Path) -> None:
+    plugin = tmp_path / "slos"
+    # Call 0:0 (arrived at 100.0) is rejected on replica 0 at 100.03 and reaches
+    # replica 1 at 100.11; calls 1:0 and 2:0 are served where they first land.
+    _write(plugin, 0, [
+        _added("a", "0:0", 100.02, 100.0, 0.0, False),
+        {"event": "rejected", "id": "a", "t": 100.03, "call": "0:0", "why": "busy"},
+        _added("b", "1:0", 101.01, 101.0, 1.0, False),
+        {"event": "finished", "id": "b", "t": 101.5, "token_t": [101.04, 101.05]},
+    ])
+    _write(plugin, 1, [
+        _added("c", "0:0", 100.11, 100.0, 0.0, True),
+        {"event": "finished", "id": "c", "t": 100.5, "token_t": [100.15]},
+        _added("d", "2:0", 102.03, 102.0, 2.0, False),
+        {"event": "finished", "id": "d", "t": 102.5, "token_t": [102.06]},
+    ])
+    client = pd.DataFrame({
+        "backend": ["slos"] * 3 + ["vllm"], "session_id": [0, 1, 2, 1],
+        "call_index": [0, 0, 0, 0], "scheduled_send_s": [0.0, 1.0, 2.0, 1.0],
+        "ttft_s": [0.154, 0.046, 0.065, 0.5]})
+    host = run_host_delays(plugin, client)
+    assert host.first_offer_s == pytest.approx(0.02)      # of 0.02, 0.01, 0.03
+    assert host.forward_s == pytest.approx(0.08)
+    assert host.delivery_s == pytest.approx(0.005)        # of 4, 6, 5 ms
+
+
+def test_a_run_without_plugin_logs_has_no_hops(tmp_path: Path) -> None:
+    assert run_host_delays(tmp_path / "slos", None).none
