@@ -28,7 +28,7 @@ every prompt away and, running nothing, never learnt otherwise), read step by st
 (`prefill_window`) over runs of consecutive prefill steps. It follows every step between
 refits: a first token waits for all of a prompt's chunks, and the first slow ones must
 count at once. A first token due at the end of the one step it is in sees one draw of
-that step's error, so that step is planned at the 95th of single prefill steps
+that step's error, so that step is planned at the 95th of single prefill steps, by count
 (`one_step_model`: admission's first step, the step cut at a first token's deadline); at
 the 99th, chatbot's short prompts were turned away that stock vLLM served in time. The
 cap is 3.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,20 +22,25 @@ from slobench.engines.vllm.launcher import free_port
 from slobench.engines.vllm.router.app import ReplicaRouter
 
 
-def _fake(reject: bool, seen: list[dict]) -> web.Application:
+def _fake(reject: bool, seen: list[dict], token_s: float = 0.0) -> web.Application:
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         seen.append(body.get("vllm_xargs") or {})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         n = 0 if reject else int(body["max_tokens"])
-        for i in range(n):
-            chunk = {"choices": [{"index": 0, "text": "x", "token_ids": [100 + i],
-                                  "finish_reason": "length" if i == n - 1 else None}]}
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        usage = {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": n}}
-        await resp.write(f"data: {json.dumps(usage)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
+        try:
+            for i in range(n):
+                chunk = {"choices": [{"index": 0, "text": "x", "token_ids": [100 + i],
+                                      "finish_reason": "length" if i == n - 1 else None}]}
+                await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                if token_s:
+                    await asyncio.sleep(token_s)
+            usage = {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": n}}
+            await resp.write(f"data: {json.dumps(usage)}\n\n".encode())
+            await resp.write(b"data: [DONE]\n\n")
+        except ConnectionResetError:
+            pass                    # the router dropped the stream: vLLM aborts the call
         return resp
 
     async def health(_r: web.Request) -> web.Response:
@@ -56,12 +62,12 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 def _run(rejects: list[bool],
          body: Callable[[ReplicaRouter, str, aiohttp.ClientSession, list[list[dict]]],
-                        Awaitable[Any]]) -> Any:
+                        Awaitable[Any]], token_s: float = 0.0) -> Any:
     async def go() -> Any:
         seen: list[list[dict]] = [[] for _ in rejects]
         runners, urls = [], []
         for reject, s in zip(rejects, seen, strict=True):
-            r, u = await _serve(_fake(reject, s))
+            r, u = await _serve(_fake(reject, s, token_s))
             runners.append(r)
             urls.append(u)
         router = ReplicaRouter(urls)
@@ -133,3 +139,21 @@ def test_first_replica_is_round_robin() -> None:
         assert all(x["last_try"] is False for s in seen for x in s)  # never forwarded
 
     _run([False, False], body)
+
+
+def test_a_client_leaving_mid_stream_is_no_server_error(caplog: Any) -> None:
+    """A client may close its stream early (or right after [DONE]): the router stops
+    relaying without an unhandled error (a traceback per call in its log) and serves on."""
+    async def body(router: ReplicaRouter, url: str, http: aiohttp.ClientSession,
+                   seen: list[list[dict]]) -> None:
+        payload = {"model": "m", "prompt": "hi", "max_tokens": 40, "stream": True,
+                   "vllm_xargs": {"ttft_slo_s": 1.0}}
+        resp = await http.post(url + "/v1/completions", json=payload)
+        await resp.content.readline()
+        resp.close()                       # gone after its first line
+        await asyncio.sleep(0.5)           # the router writes on into a closed socket
+        assert (await _call(http, url)).status == Status.OK
+
+    with caplog.at_level(logging.ERROR):
+        _run([False], body, token_s=0.01)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

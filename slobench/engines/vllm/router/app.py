@@ -137,11 +137,16 @@ class ReplicaRouter:
                 "Cache-Control": "no-cache", REPLICA_HEADER: str(idx)})
             await out.prepare(request)
             self.served[idx] += 1
-            for line in head:
-                await out.write(line)
-            async for chunk in up.content.iter_any():
-                await out.write(chunk)
-            await out.write_eof()
+            try:
+                for line in head:
+                    await out.write(line)
+                async for chunk in up.content.iter_any():
+                    await out.write(chunk)
+                await out.write_eof()
+            except ConnectionResetError:
+                # The client left (it closes once it has read [DONE]): leaving the
+                # upstream block drops the replica's stream, which aborts the request.
+                log.debug("client of replica %d's stream went away", idx)
             return out
 
     async def _offer_plain(self, idx: int, url: str,
