@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from slobench.campaign.host_delays import run_host_delays
+from slobench.engines.sim.host import HostDelays
 
 
 def _added(rid: str, call: str, t: float, mono: float, arrival: float, last: bool) -> dict:
@@ -51,4 +52,4 @@ def test_first_offer_forward_and_delivery_are_the_runs_medians(tmp_path: Path) -
 
 
 def test_a_run_without_plugin_logs_has_no_hops(tmp_path: Path) -> None:
-    assert run_host_delays(tmp_path / "slos", None).none
+    assert run_host_delays(tmp_path / "slos", None) == HostDelays()

@@ -28,10 +28,6 @@ class HostDelays:
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
 
-    @property
-    def none(self) -> bool:
-        return not (self.first_offer_s or self.forward_s or self.delivery_s)
-
     def to_dict(self) -> dict[str, float]:
         return {"first_offer_s": self.first_offer_s, "forward_s": self.forward_s,
                 "delivery_s": self.delivery_s}

@@ -61,7 +61,7 @@ def admit_by_own_deadline(policy: SlosPolicy, now: float, items: Sequence[Admiss
         trial = [it if it.forced else replace(it, forced=True)
                  for it in items if it.forced or it.key in admitted]
         trial.append(replace(item, deadline_s=own))
-        if admit_greedy_all(trial, base, now, int(kv_free), rate_of, clock_of(trial)):
+        if admit_greedy_all(trial, base, now, kv_free, rate_of, clock_of(trial)):
             admitted.add(item.key)
             r.ttft_slo_s = own - r.arrival_s
             r.sched_state["admitted_by"] = "own_deadline"
