@@ -1,9 +1,14 @@
 """Managed server processes: a process group per server that dies with slobench.
 
-Each server runs in its own session (`start_new_session=True`) so that one signal to
-the group reaches vLLM's engine-core children too. Its leader gets PR_SET_PDEATHSIG on
-Linux, and a watchdog process (`slobench.engines.watchdog`) stops the group once our
-end of its stdin pipe closes: both cover a slobench killed by SIGKILL, which no handler
+Each server runs in its own process group (`process_group=0`) so that one signal to the
+group reaches vLLM's engine-core children too, and a terminal's Ctrl-C reaches slobench
+alone, which stops them in order. Not in a session of its own: Linux gives each session
+(autogroup) its share of a core, and on a small host the sessions of vLLM's spinning
+engine process (sched_yield for a second after each read) left the load generator and
+the router runnable but unrun for up to 1.7 s (`/proc/<pid>/schedstat`); in slobench's
+session every thread gets its fair share. The leader gets PR_SET_PDEATHSIG on Linux,
+and a watchdog process (`slobench.engines.watchdog`) stops the group once our end of its
+stdin pipe closes: both cover a slobench killed by SIGKILL, which no handler
 sees. Shared by the local launcher, the Ray replica hosts and the router process.
 """
 
@@ -123,7 +128,7 @@ class ManagedProcess:
                 fh.flush()
             self.proc = subprocess.Popen(self.cmd, stdout=fh, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=self.env,
-                                         start_new_session=True, preexec_fn=die_with_parent)
+                                         process_group=0, preexec_fn=die_with_parent)
         if self._with_watchdog:
             self.watchdog = start_watchdog(self.proc.pid)
 
