@@ -7,7 +7,8 @@ them, and a step-time profile fitted from the steps the run's replicas logged (o
 given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
 settings, and the plugin's online step model at the twin's profile, inflated by its own
 rules (`plan_model`), and its calls take the hops the real ones took to and from the
-schedulers (`host_delays.py`: the router, HTTP; medians). What the twin leaves out is
+schedulers (`host_delays.py`: the router, HTTP; medians), stock vLLM's calls the HTTP
+hops they took. What the twin leaves out is
 the rest of the host: client stalls, other processes on the cores.
 """
 
@@ -62,6 +63,7 @@ class TwinResult:
     fit: FitReport | None
     plan_inflation: dict[str, float]   # the plan model's: prefill, decode, one_step
     host: dict[str, float] | None = None   # the hops SLOs-Serve's calls took (HostDelays)
+    baseline_host: dict[str, float] | None = None    # stock vLLM's
 
 
 def _run_config(meta: dict[str, Any]) -> RunConfig:
@@ -116,13 +118,15 @@ def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile,
                          "(steps/vllm/replica-0.engine.json)")
     limits = (int(info["max_num_scheduled_tokens"]), int(info["max_num_running_reqs"]))
     calib_perf = MeasuredModel.from_dict(meta["perf_model"])
+    requests = read_requests(run_dir)
     return SimSetup(perf=profile, replicas=int(hw.get("replicas") or 1),
                     kv_tokens_per_replica=kv, gpu_memory_bytes=1.0, gpu_name="engine",
                     routing=cfg.sim.routing, slos=cfg.slos_config(real_engine=True),
                     seed=cfg.seed, vllm_limits=limits,
                     plan_perf=plan_perf,
                     slo_guard=plugin_guard(calib_perf),
-                    host=run_host_delays(run_dir / "steps" / "slos", read_requests(run_dir)))
+                    host=run_host_delays(run_dir / "steps" / "slos", requests),
+                    baseline_host=run_host_delays(run_dir / "steps" / "vllm", requests, "vllm"))
 
 
 class _TwinProber:
@@ -222,7 +226,7 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     inflations = {"prefill": planned.inflation, "decode": planned.inflation_decode,
                   "one_step": planned.inflation_one}
     return TwinResult(fidelity, audit, twin_requests, profile, fit, inflations,
-                      setup.host.to_dict())
+                      setup.host.to_dict(), setup.baseline_host.to_dict())
 
 
 def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:
@@ -236,7 +240,7 @@ def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:
         tmp.replace(path)
         out.append(path)
     doc = {"profile": result.profile.describe(), "plan_inflation": result.plan_inflation,
-           "host": result.host,
+           "host": result.host, "baseline_host": result.baseline_host,
            "fit": None if result.fit is None else result.fit.__dict__}
     path = run_dir / "twin.json"
     path.write_text(json.dumps(doc, indent=2, default=lambda v: None if v is math.nan else v))

@@ -141,6 +141,11 @@ def twin_and_report(run_dir: Path, profile_file: Path | None = None) -> None:
                       f"arrival, the next one {h['forward_s'] * 1e3:.0f} ms after a "
                       f"rejection, the client {h['delivery_s'] * 1e3:.0f} ms after a token "
                       "(the real run's medians)")
+    if result.baseline_host and any(result.baseline_host.values()):
+        h = result.baseline_host
+        console.print(f"stock vLLM's calls (no router) reach a scheduler "
+                      f"{h['first_offer_s'] * 1e3:.0f} ms after arrival, the client "
+                      f"{h['delivery_s'] * 1e3:.0f} ms after a token")
     print_fidelity(result.fidelity, result.audit)
     write_report(load_run(run_dir), run_dir / "report.html")
     console.print(f"fidelity: {run_dir / 'fidelity.parquet'}, report updated", markup=False)

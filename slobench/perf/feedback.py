@@ -98,8 +98,7 @@ class OnlineStepModel(PerfModel):
         self.prefill_window, self.decode_floor = prefill_window, decode_floor
         self._decode: deque[_Step] = deque(maxlen=max(1, window // 2))
         self._prefill: deque[_Step] = deque(maxlen=max(1, window // 2))
-        # measured / profiled of the most recent decode-only steps, and (measured,
-        # profiled) of the prefill-carrying ones, kept at every step
+        # measured / profiled of recent decode-only steps; (measured, profiled) of prefill ones
         self._recent_decode: deque[float] = deque(maxlen=recent)
         self._recent_prefill: deque[tuple[float, float]] = deque(maxlen=recent)
         self._since_fit = 0
@@ -275,6 +274,9 @@ class OnlineStepModel(PerfModel):
 
     def one_step_model(self) -> PerfModel:
         return self._one_step
+
+    def central_model(self) -> PerfModel:      # the profile uninflated (before a fit: the prior)
+        return self.profile if self.profile is not None else self.prior.central_model()
 
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         if self.profile is None:

@@ -117,3 +117,9 @@ class PerfModel(ABC):
         contention). A model whose margin differs for the two returns its one-step
         view; the rest are the same model."""
         return self
+
+    def central_model(self) -> PerfModel:
+        """The model's central estimate of a step, without the upper quantile a plan
+        that protects others' deadlines sizes steps by: what a call with nothing else
+        to lose (its last chance) is judged on. A model without a margin returns itself."""
+        return self

@@ -51,5 +51,22 @@ def test_first_offer_forward_and_delivery_are_the_runs_medians(tmp_path: Path) -
     assert host.delivery_s == pytest.approx(0.005)        # of 4, 6, 5 ms
 
 
+def test_stock_vllms_hops_are_read_from_its_first_token_events(tmp_path: Path) -> None:
+    stock = tmp_path / "vllm"
+    _write(stock, 0, [
+        {**_added("a", "0:0", 100.004, 100.0, 0.0, True), "last_try": None},
+        {"event": "first_token", "id": "a", "t": 100.03},
+        {**_added("b", "1:0", 101.008, 101.0, 1.0, True), "last_try": None},
+        {"event": "first_token", "id": "b", "t": 101.05},
+    ])
+    client = pd.DataFrame({"backend": ["vllm", "vllm", "slos"], "session_id": [0, 1, 0],
+                           "call_index": [0, 0, 0], "scheduled_send_s": [0.0, 1.0, 0.0],
+                           "ttft_s": [0.033, 0.054, 0.9]})
+    host = run_host_delays(stock, client, "vllm")
+    assert host.first_offer_s == pytest.approx(0.006)     # of 4 and 8 ms
+    assert host.forward_s == 0.0
+    assert host.delivery_s == pytest.approx(0.0035)       # of 3 and 4 ms: slos' not read
+
+
 def test_a_run_without_plugin_logs_has_no_hops(tmp_path: Path) -> None:
     assert run_host_delays(tmp_path / "slos", None) == HostDelays()

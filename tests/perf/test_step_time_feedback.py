@@ -63,6 +63,17 @@ def test_noisy_steps_are_covered_by_the_inflation_quantile() -> None:
     assert model.inflation > 1.0
 
 
+def test_its_central_estimate_is_the_fitted_profile_uninflated() -> None:
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
+    assert model.central_model().step_time(300, 2, 900) == PRIOR.step_time(300, 2, 900)
+    fed(model, 400, noise=0.5, seed=1)
+    central = model.central_model()
+    assert model.inflation > 1.0 and central is model.profile
+    for prefill, decode, context in [(0, 1, 600), (300, 4, 2300)]:
+        assert central.step_time(prefill, decode, context) < model.step_time(
+            prefill, decode, context)
+
+
 def test_inverse_stays_exact_after_a_refit() -> None:
     model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
     fed(model, 120)

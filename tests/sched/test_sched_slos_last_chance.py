@@ -9,6 +9,7 @@ import pytest
 
 from slobench.core.request import SchedRequest
 from slobench.perf.measured import MeasuredModel
+from slobench.perf.model import PerfModel
 from slobench.sched.interface import SchedContext
 from slobench.sched.kv_blocks import BlockPool
 from slobench.sched.slos.policy import SlosConfig, SlosPolicy
@@ -16,9 +17,25 @@ from slobench.sched.slos.policy import SlosConfig, SlosPolicy
 PERF = MeasuredModel(base_s=0.002, per_token_s=1e-3, decode_step_s=0.002, points={})
 
 
-def _policy(on: bool) -> SlosPolicy:
+class _Doubled(PerfModel):
+    """A plan model at twice PERF's steps (an upper quantile), PERF its central estimate."""
+
+    name = "doubled"
+
+    def step_time(self, prefill_tokens: int, decode_tokens: int, context_tokens: int,
+                  draft_steps: int = 0) -> float:
+        return 2.0 * PERF.step_time(prefill_tokens, decode_tokens, context_tokens, draft_steps)
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+    def central_model(self) -> PerfModel:
+        return PERF
+
+
+def _policy(on: bool, perf: PerfModel = PERF) -> SlosPolicy:
     cfg = SlosConfig(best_effort=False, last_chance_own_deadline=on)
-    return SlosPolicy(SchedContext(perf=PERF, kv=BlockPool(4000), tpot_tiers_s=(0.1,),
+    return SlosPolicy(SchedContext(perf=perf, kv=BlockPool(4000), tpot_tiers_s=(0.1,),
                                    options={"slos": cfg}))
 
 
@@ -70,3 +87,25 @@ def test_a_first_offer_that_can_still_be_passed_on_is_not_admitted_so() -> None:
     call = _call(1, 50, guarded_s=0.03, own_s=0.08)
     policy.add_request(call, 0.0, last_try=False)       # no forward estimate yet: pass it on
     assert policy.schedule(0.0).rejected == [call]
+
+
+def test_its_own_first_token_is_judged_on_the_central_model() -> None:
+    # ~100 ms of prefill on the plan's doubled model, ~50 ms on its central one.
+    policy = _policy(True, _Doubled())
+    call = _call(1, 50, guarded_s=0.03, own_s=0.08)
+    policy.add_request(call, 0.0, last_try=True)
+    assert not policy.schedule(0.0).rejected
+    assert call.sched_state["admitted_by"] == "own_deadline"
+
+
+def test_what_it_costs_the_admitted_is_judged_on_the_plans_model() -> None:
+    policy = _policy(True, _Doubled())
+    first = _call(1, 30, guarded_s=0.07, own_s=0.09)     # ~62 ms planned: admitted
+    policy.add_request(first, 0.0, last_try=True)
+    policy.schedule(0.0)
+    assert first in policy.admitted
+    # ~21 ms on the central model, in time by its own deadline; ahead of the admitted
+    # call it pushes that one to ~102 ms on the plan's model (~53 on the central one).
+    late = _call(2, 20, guarded_s=0.01, own_s=0.045)
+    policy.add_request(late, 0.001, last_try=True)
+    assert policy.schedule(0.001).rejected == [late]

@@ -44,8 +44,10 @@ class SimSetup:
     plan_perf: PerfModel | None = None
     slo_guard: SloGuard | None = None
     fast_forward: bool = True        # pure-decode stretches in one move (same answers)
-    # A real run's twin: the router's and HTTP's hops SLOs-Serve's calls took there.
+    # A real run's twin: the router's and HTTP's hops SLOs-Serve's calls took there, and
+    # the HTTP hops stock vLLM's took (no router in front).
     host: HostDelays = field(default_factory=HostDelays)
+    baseline_host: HostDelays = field(default_factory=HostDelays)
 
 
 def known_backends() -> list[str]:
@@ -73,7 +75,8 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
     guard = setup.slo_guard if backend == "slos" else None
     return SimCluster(replicas, router, slo_guard=guard, fast_forward=setup.fast_forward,
-                      host=setup.host if backend == "slos" else None).run(workload, factory)
+                      host=setup.host if backend == "slos" else setup.baseline_host
+                      ).run(workload, factory)
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ def read_offer_delays(folder: Path) -> dict[str, float] | None:
 
 def read_engine_first_tokens(folder: Path) -> pd.DataFrame:
     """Per call the replica served: its key, its arrival on the probe's timeline and its
-    first token's delay after arrival as the engine saw it (core clock)."""
+    first token's delay after arrival as the engine saw it (core clock). The plugin logs
+    a call's token times as it leaves, stock vLLM's recording scheduler its first token."""
     added: dict[str, tuple[str, float, float]] = {}
     rows = []
     for row in _request_events(folder, '"event": "'):
@@ -138,8 +139,12 @@ def read_engine_first_tokens(folder: Path) -> pd.DataFrame:
             if isinstance(mono, int | float) and isinstance(arrival, int | float):
                 added[str(row.get("id"))] = (str(xargs.get("call")), float(arrival),
                                              float(mono))
-        elif (row.get("event") == "finished" and row.get("token_t")
-              and (seen := added.get(str(row.get("id")))) is not None):
+        elif (seen := added.get(str(row.get("id")))) is None:
+            continue
+        elif row.get("event") == "finished" and row.get("token_t"):     # the plugin's
             rows.append({"call": seen[0], "arrival_s": seen[1],
                          "engine_ttft_s": float(row["token_t"][0]) - seen[2]})
+        elif row.get("event") == "first_token":                     # stock vLLM's
+            rows.append({"call": seen[0], "arrival_s": seen[1],
+                         "engine_ttft_s": float(row.get("t", 0.0)) - seen[2]})
     return pd.DataFrame(rows, columns=["call", "arrival_s", "engine_ttft_s"])

@@ -24,6 +24,14 @@ from typing import Protocol
 # counts per tier -> prefill tokens per second the batch plan leaves (<= 0: none)
 PrefillRate = Callable[[tuple[int, ...]], float]
 
+# A first token at a step cut at its own deadline comes at now + (deadline - now), which
+# rounds a hair past the deadline: a plan is late only by more than this.
+LATE_S = 1e-9
+
+
+def late(done: float, deadline: float) -> bool:
+    return done > deadline + LATE_S
+
 
 _State = tuple[int, float, tuple | None]  # (kv tokens, time, admitted keys as a linked list)
 
@@ -122,7 +130,7 @@ def admit(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: flo
                 kv_new = kv + item.kv_tokens
                 # A new request may not make an admitted one late (forced items reach
                 # their limit on the path that admits nothing, so one state survives).
-                if done > limit or (kv_new > kv_free_tokens and not item.forced):
+                if late(done, limit) or (kv_new > kv_free_tokens and not item.forced):
                     continue
                 link = (item.key, chosen) if not item.forced else chosen
                 nxt.setdefault(new_counts, []).append((kv_new, t_new, link))
@@ -182,16 +190,18 @@ def first_token_times(items: Sequence[AdmissionItem], base_counts: tuple[int, ..
 
 def admit_greedy_all(items: Sequence[AdmissionItem], base_counts: tuple[int, ...], now: float,
                      kv_free_tokens: int, rate_of: PrefillRate,
-                     clock: StepClock | None = None) -> bool:
-    """True when admitting every candidate is feasible (then the DP's answer is all of them)."""
+                     clock: StepClock | None = None, own_deadlines: bool = True) -> bool:
+    """True when admitting every candidate is feasible (then the DP's answer is all of them).
+    Without `own_deadlines` the candidates' own first tokens are not checked: only that
+    the admitted ones stay on time and the KV fits."""
     order, timeline, limits = _in_edf_order(items, base_counts, now, rate_of, clock)
     t, counts, kv = now, base_counts, 0
     for item in order:
         counts, t, done = timeline.step(t, counts, item)
         kv += item.kv_tokens
         if item.forced:
-            if done > limits[item.key]:
+            if late(done, limits[item.key]):
                 return False
-        elif done > item.deadline_s or kv > kv_free_tokens:
+        elif kv > kv_free_tokens or (own_deadlines and late(done, item.deadline_s)):
             return False
     return True

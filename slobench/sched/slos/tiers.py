@@ -54,6 +54,11 @@ class TierPlanner:
         self.every_step = every_step        # every decode takes a token in every step
         self._memo: dict[tuple[int, ...], TierPlan] = {}
 
+    def with_perf(self, perf: PerfModel) -> TierPlanner:
+        """The same planner on another step model (a central estimate beside the plan's)."""
+        return TierPlanner(perf, self.tiers_s, self.margin, self.alpha, self.max_draft,
+                           self.mean_context, self.idle_step_s, self.every_step)
+
     def tier_of(self, tpot_s: float) -> int:
         """Index of the tightest tier no looser than tpot_s."""
         for i, t in enumerate(self.tiers_s):

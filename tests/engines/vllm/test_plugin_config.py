@@ -45,6 +45,13 @@ def test_default_config_uses_real_engine_settings_and_a_guard() -> None:
     assert 0 < cfg["slo_guard"] <= 1 and 0 < cfg["feedback_quantile"] <= 1
 
 
+def test_delivery_is_one_decode_step_within_the_guard() -> None:
+    slow = MeasuredModel(base_s=0.002, per_token_s=7e-5, decode_step_s=0.008, points={})
+    assert plugin_config(slow)["delivery_s"] == pytest.approx(slow.decode_step_time(1, 512))
+    assert plugin_config(LINE)["delivery_s"] == pytest.approx(0.005)     # at least 5 ms
+    assert plugin_config(LINE, guard_s=0.002)["delivery_s"] == pytest.approx(0.002)
+
+
 def test_guard_is_at_least_ten_milliseconds_on_fast_engines() -> None:
     fast = MeasuredModel(base_s=1e-4, per_token_s=1e-6, decode_step_s=5e-4, points={})
     assert default_guard_s(fast) == pytest.approx(0.010)

@@ -21,6 +21,8 @@ def test_the_core_plans_on_the_configured_model_guard_and_kv() -> None:
     assert core.policy.ctx.perf is core.perf and core.policy.ctx.kv is core.kv
     assert core.kv.total_blocks == 64 and core.same_host
     assert core.guard.slo_factor == 0.9 and core.policy.cfg.max_stretch == 1.0
+    assert core.guard.delivery_s > 0
+    assert core.guard.delivery_s == pytest.approx(plugin_config(LINE)["delivery_s"])
     assert core.policy.planner.tiers_s == (0.05,)
 
 

@@ -25,7 +25,12 @@ from slobench.core.outcome import Status
 from slobench.engines.http.stream import stream_call
 from slobench.engines.vllm.engine import VllmEngine
 from slobench.engines.vllm.launcher import find_vllm_python
-from slobench.engines.vllm.step_files import read_engine_info, read_steps
+from slobench.engines.vllm.step_files import (
+    read_engine_first_tokens,
+    read_engine_info,
+    read_offer_delays,
+    read_steps,
+)
 from slobench.engines.vllm.tiny_model import make_prompt
 from slobench.sched.slos.policy import SlosConfig
 from slobench.sched.slos.why import REASONS
@@ -113,7 +118,7 @@ def test_plugin_never_schedules_beyond_the_planned_budget(campaign) -> None:
 
 
 def test_stock_vllm_replicas_logged_their_steps_and_limits(campaign) -> None:
-    engine, _, summary = campaign
+    engine, req, summary = campaign
     steps = read_steps(engine.steps_dir("vllm"))
     assert len(steps) > 100 and (steps["step_s"].dropna() > 0).all()
     assert ((steps["prefill_tokens"] + steps["decode_tokens"]) == steps["scheduled"]).all()
@@ -123,6 +128,12 @@ def test_stock_vllm_replicas_logged_their_steps_and_limits(campaign) -> None:
     # vLLM's own schedule() overhead now lands in summary.parquet too.
     row = summary[(summary["backend"] == "vllm") & (summary["kind"] == "point")]
     assert (row["sched_overhead_p50_ms"] > 0).all()
+    # Its calls as they reached the scheduler and their first tokens (the twin's hops).
+    firsts = read_engine_first_tokens(engine.steps_dir("vllm"))
+    served = req[(req["backend"] == "vllm") & req["ttft_s"].notna()]
+    assert len(firsts) >= 0.9 * len(served) and (firsts["engine_ttft_s"] > 0).all()
+    offers = read_offer_delays(engine.steps_dir("vllm"))
+    assert offers is not None and 0 < offers["first_offer_s"] < 1.0
 
 
 def test_rejections_carry_the_cores_reason(campaign) -> None:

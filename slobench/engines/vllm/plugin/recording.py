@@ -8,6 +8,10 @@ SLOs-Serve plugin writes (`steplog`). The cost is a few microseconds per step (i
 `schedule()` wall time is in the log). `SlosScheduler` extends it: the hooks
 `_plan_step`, `_end_step_plan`, `_predicted_step_s` and `_step_measured` are where a
 policy plans a step and learns from it.
+
+With the step log on it also logs each call as it reaches the scheduler (`added`, its
+`vllm_xargs` as sent) and its first token (`first_token`), as the plugin does: the hops
+of stock vLLM's calls, which have no router in front, beside SLOs-Serve's (SPEC §10).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from vllm.v1.core.sched.scheduler import Scheduler
 
+from slobench.core.request import SloEnvelope
 from slobench.engines.vllm.plugin.steplog import IDLE_GAP_S, StepLog, StepShape, step_shape
 
 # (engine monotonic time, schedule() wall s, re-planned, budget, scheduled tokens,
@@ -32,6 +37,7 @@ class RecordingScheduler(Scheduler):
         self.step_log = StepLog.from_env()
         self._open_step: _OpenStep | None = None
         self._step_done: float | None = None
+        self._no_token_yet: set[str] = set()            # calls logged, no token seen
         self.step_log.write_info(self.engine_info())
 
     def engine_info(self) -> dict[str, Any]:
@@ -65,6 +71,36 @@ class RecordingScheduler(Scheduler):
 
     def _step_measured(self, shape: StepShape, step_s: float) -> None:
         """A step's measured duration, known when the next one starts."""
+
+    # -- calls (diagnostics: the step log on) ------------------------------------------
+    def add_request(self, request: Any) -> None:
+        known = request.request_id in self.requests
+        super().add_request(request)
+        if self.step_log.enabled and not known and request.request_id in self.requests:
+            self._log_added(request)
+
+    def _log_added(self, request: Any) -> None:
+        """A new call reached the scheduler (`SlosScheduler` logs its own, with a verdict)."""
+        sp = request.sampling_params
+        xargs = dict(sp.extra_args or {}) if sp is not None else {}
+        self._no_token_yet.add(request.request_id)
+        self.step_log.event({
+            "event": "added", "id": request.request_id, "t": time.monotonic(),
+            "has_slo": SloEnvelope.from_xargs(xargs).complete,
+            "xargs": {k: v for k, v in xargs.items() if isinstance(v, (int, float, str, list))},
+            "prompt_tokens": int(request.num_prompt_tokens)})
+
+    def _record_token_times(self, outputs: Any) -> None:
+        """The engine time of each logged call's first token (`SlosScheduler`: all of them)."""
+        now = time.monotonic()
+        for eco in outputs.values():
+            for out in eco.outputs:
+                if out.new_token_ids and out.request_id in self._no_token_yet:
+                    self._no_token_yet.discard(out.request_id)
+                    self.step_log.event({"event": "first_token", "id": out.request_id,
+                                         "t": now})
+                elif out.finish_reason is not None:
+                    self._no_token_yet.discard(out.request_id)
 
     # -- the step ----------------------------------------------------------------------
     def schedule(self, *args: Any, **kwargs: Any) -> Any:
@@ -107,6 +143,8 @@ class RecordingScheduler(Scheduler):
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
         outputs = super().update_from_output(scheduler_output, model_runner_output)
         self._step_done = time.perf_counter()
+        if self.step_log.enabled:
+            self._record_token_times(outputs)
         if not self.has_unfinished_requests():
             self._close_step(self._step_done)
             self.step_log.flush()

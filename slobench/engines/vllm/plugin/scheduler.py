@@ -103,6 +103,9 @@ class SlosScheduler(RecordingScheduler):
         self._vreq[sr.rid] = request
         return sr
 
+    def _log_added(self, request: Request) -> None:
+        """Logged in `add_request`, with the core's verdict."""
+
     def _take_out_of_waiting(self, request: Request) -> None:
         for queue in (self.waiting, self.kv_holding_waiting):
             if request in queue:
@@ -207,9 +210,8 @@ class SlosScheduler(RecordingScheduler):
 
     # -- requests out ------------------------------------------------------------------
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
+        # The base class records the engine token times (diagnostics: the step log on).
         outputs = super().update_from_output(scheduler_output, model_runner_output)
-        if self.step_log.enabled:               # engine token times: diagnostics only
-            self._record_token_times(outputs)
         for client, out in self._reject_outputs:
             eco = outputs.get(client)
             if eco is None:
