@@ -96,7 +96,7 @@ def plan_model(profile: StepProfile, steps: pd.DataFrame, plugin_dir: Path
     logged = read_plan_inflations(plugin_dir) if plugin_dir.is_dir() else None
     if logged is not None:
         return model.frozen_at(profile, logged["prefill"], logged["decode"],
-                               logged["one_step"])
+                               logged["one_step"], logged["central"])
     data = usable_steps(steps) if len(steps) else steps
     if not len(data):
         return model.frozen_at(profile, 1.0, 1.0, 1.0)
@@ -224,7 +224,7 @@ def replay(run_dir: Path, profile_path: Path | None = None,
         admission_audit(_real_requests(run_dir)).assign(source="real"),
         admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
     inflations = {"prefill": planned.inflation, "decode": planned.inflation_decode,
-                  "one_step": planned.inflation_one}
+                  "one_step": planned.inflation_one, "central": planned.inflation_central}
     return TwinResult(fidelity, audit, twin_requests, profile, fit, inflations,
                       setup.host.to_dict(), setup.baseline_host.to_dict())
 

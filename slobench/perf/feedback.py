@@ -1,5 +1,4 @@
-"""A step-time model refitted online from the steps a real engine runs (pure: numpy,
-scipy).
+"""A step-time model refitted online from the steps a real engine runs (numpy, scipy).
 
 The calibration (SPEC §5) times lone requests on a quiet engine; a loaded engine's
 steps look different: every step pays the engine loop's fixed cost (output processing,
@@ -30,12 +29,10 @@ refits: a first token waits for all of a prompt's chunks, and the first slow one
 count at once. A first token due at the end of the one step it is in sees one draw of
 that step's error, so that step is planned at the 95th of single prefill steps, by count
 (`one_step_model`: admission's first step, the step cut at a first token's deadline); at
-the 99th, chatbot's short prompts were turned away that stock vLLM served in time. The
-cap is 3.
-Decode-only and prefill-carrying steps are kept in separate windows: a stretch of pure
-decoding must not push the prefill steps out and leave a fit that cannot tell the
-per-step cost from the per-token one. The model changes only when its predictions move
-by more than `min_change`: callers holding caches keyed on step times rebuild them then.
+the 99th, chatbot's short prompts were turned away that stock vLLM served in time. Its
+central estimate (`central_model`) is the time-weighted median of the same ratios.
+Decode-only and prefill steps are kept apart (pure decoding must not leave a fit that
+cannot tell the per-step cost from the per-token one); predictions move by > `min_change`.
 """
 
 from __future__ import annotations
@@ -49,8 +46,7 @@ from slobench.perf.model import PerfModel
 from slobench.perf.one_step import OneStepView
 from slobench.perf.step_profile import FEATURES, StepProfile, design_matrix, solve_nonnegative
 
-# Steps (prefill, decode, context) whose predictions decide whether a refit is a change.
-_REFERENCE_STEPS = ((0, 1, 512), (0, 32, 32768), (256, 8, 4096), (1024, 16, 16384))
+_REFERENCE_STEPS = ((0, 1, 512), (0, 32, 32768), (256, 8, 4096), (1024, 16, 16384))  # a change?
 _Step = tuple[int, int, int, int, float]    # prefill, decode, context, pairs, measured s
 MAX_INFLATION = 3.0                         # the most the model inflates its profile
 # The plugin's defaults: prefill steps one by one, never below the decode-only steps'
@@ -88,7 +84,9 @@ class OnlineStepModel(PerfModel):
         # One prefill step alone (a first token due at its end): one draw of its error.
         self.one_step_quantile = min(max(quantile, one_step_quantile), self.prefill_quantile)
         self.inflation_one = 1.0                                   # prefill steps, one step
-        self._one_step = OneStepView(self)                         # its view, made once
+        self.inflation_central = 1.0                               # their median
+        self._one_step = OneStepView(self)                         # views, made once
+        self._central = OneStepView(self, "inflation_central")
         self.profile: StepProfile | None = None
         self.inflation = 1.0                                       # prefill-carrying steps
         self.inflation_decode = 1.0                                # decode-only steps
@@ -146,6 +144,7 @@ class OnlineStepModel(PerfModel):
         # Read afresh by every plan (no cache holds it), so it follows without a change.
         self.inflation_one = self._floored(self.inflation_decode, self._upper(
             steps[:, 0] / steps[:, 1], self.one_step_quantile))
+        self.inflation_central = self._upper(steps[:, 0] / steps[:, 1], 0.5, steps[:, 1])
         return changed
 
     def _refit(self) -> bool:
@@ -162,6 +161,7 @@ class OnlineStepModel(PerfModel):
             return False
         self.profile, self.inflation, self.inflation_decode = profile, inflation, decode
         self.inflation_one = one
+        self.inflation_central = self._upper(ratio[n_decode:], 0.5, fitted[n_decode:])
         self._recent_decode.clear()
         self._recent_decode.extend(ratio[:n_decode][-self.recent:].tolist())
         self._recent_prefill.clear()
@@ -185,10 +185,10 @@ class OnlineStepModel(PerfModel):
                                                           int((steps[:, 0] == 0).sum())))
 
     def frozen_at(self, profile: StepProfile, prefill: float, decode: float,
-                  one_step: float) -> OnlineStepModel:
+                  one_step: float, central: float = 1.0) -> OnlineStepModel:
         """This model set to `profile` and these inflations (until it is fed again)."""
-        self.profile = profile
-        self.inflation, self.inflation_decode, self.inflation_one = prefill, decode, one_step
+        self.profile, self.inflation, self.inflation_decode = profile, prefill, decode
+        self.inflation_one, self.inflation_central = one_step, central
         return self
 
     def _quantiles(self, measured: np.ndarray, profiled: np.ndarray, n_decode: int
@@ -275,8 +275,8 @@ class OnlineStepModel(PerfModel):
     def one_step_model(self) -> PerfModel:
         return self._one_step
 
-    def central_model(self) -> PerfModel:      # the profile uninflated (before a fit: the prior)
-        return self.profile if self.profile is not None else self.prior.central_model()
+    def central_model(self) -> PerfModel:   # at the median of prefill steps' time-weighted ratios
+        return self._central if self.profile is not None else self.prior.central_model()
 
     def decode_step_time(self, batch: int = 1, context: int = 512) -> float:
         if self.profile is None:

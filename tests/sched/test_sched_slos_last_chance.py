@@ -109,3 +109,12 @@ def test_what_it_costs_the_admitted_is_judged_on_the_plans_model() -> None:
     late = _call(2, 20, guarded_s=0.01, own_s=0.045)
     policy.add_request(late, 0.001, last_try=True)
     assert policy.schedule(0.001).rejected == [late]
+
+
+def test_a_prompt_longer_than_a_step_is_judged_on_the_plans_model() -> None:
+    # ~150 ms of prefill on the central model, ~300 on the plan's: more than one full
+    # step's prefill (~100 tokens in the idle plan's 200-ms step on the plan's model).
+    policy = _policy(True, _Doubled())
+    call = _call(1, 150, guarded_s=0.03, own_s=0.2)
+    policy.add_request(call, 0.0, last_try=True)
+    assert policy.schedule(0.0).rejected == [call]

@@ -61,6 +61,9 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
     max_tokens, max_seqs = setup.vllm_limits or vllm_default_limits(setup.gpu_memory_bytes,
                                                                      setup.gpu_name)
     plans_own = backend == "slos" and setup.plan_perf is not None
+    guard = setup.slo_guard if backend == "slos" else None
+    if guard is not None:
+        tiers = guard.tiers(tiers)
     replicas = []
     for i in range(setup.replicas):
         kv = BlockPool(max(1, setup.kv_tokens_per_replica // BLOCK_SIZE))
@@ -73,7 +76,6 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
                                    spec_acceptance=setup.spec_acceptance, seed=setup.seed))
     router = OfferOrder(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
-    guard = setup.slo_guard if backend == "slos" else None
     return SimCluster(replicas, router, slo_guard=guard, fast_forward=setup.fast_forward,
                       host=setup.host if backend == "slos" else setup.baseline_host
                       ).run(workload, factory)

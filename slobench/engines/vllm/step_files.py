@@ -72,15 +72,20 @@ def read_engine_info(folder: Path) -> dict[str, Any] | None:
 
 def read_plan_inflations(folder: Path) -> dict[str, float] | None:
     """The median of each inflation the replicas' online step models logged at their
-    refits (`perf_model` events: prefill, decode, one_step), or None without any."""
-    seen: dict[str, list[float]] = {"prefill": [], "decode": [], "one_step": []}
-    keys = {"inflation": "prefill", "inflation_decode": "decode", "inflation_one": "one_step"}
+    refits (`perf_model` events: prefill, decode, one_step, central), or None without
+    any; a run that logged no central one (before it was logged) plans it at 1."""
+    seen: dict[str, list[float]] = {"prefill": [], "decode": [], "one_step": [],
+                                    "central": []}
+    keys = {"inflation": "prefill", "inflation_decode": "decode", "inflation_one": "one_step",
+            "inflation_central": "central"}
     for row in _request_events(folder, '"perf_model"'):
         for key, name in keys.items():
             if isinstance(row.get(key), int | float):
                 seen[name].append(float(row[key]))
     if not seen["prefill"]:
         return None
+    if not seen["central"]:
+        seen["central"] = [1.0]
     return {k: float(np.median(v)) if v else float(np.median(seen["prefill"]))
             for k, v in seen.items()}
 

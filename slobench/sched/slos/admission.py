@@ -47,6 +47,9 @@ class StepClock(Protocol):
         """When item's first token comes, its prefill work done at `t_fluid` by the
         fluid rate beside `counts` decodes: the end of the step that completes it."""
 
+    def in_first_step(self, key: int) -> bool:
+        """Whether the prefill `key` finishes in the plan's first step."""
+
 
 @dataclass(frozen=True, slots=True)
 class AdmissionItem:

@@ -40,6 +40,11 @@ class SloGuard:
     def ttft_slo(self, ttft_slo_s: float) -> float:
         return max(0.0, ttft_slo_s * self.slo_factor - self.ttft_early_s)
 
+    def tiers(self, tiers_s: tuple[float, ...]) -> tuple[float, ...]:
+        """The TPOT tiers a guarded planner sees (the plugin learns them from its guarded
+        mirrors): the twin of a chatbot run planned 80-ms steps where the plugin ran 72."""
+        return tuple(sorted({t * self.slo_factor for t in tiers_s}))
+
     def phase_tpots(self, phases: tuple[tuple[int, float], ...]
                     ) -> tuple[tuple[int, float], ...]:
         return tuple((first, tpot * self.slo_factor) for first, tpot in phases)

@@ -253,6 +253,10 @@ class _PlanClock:
         if short <= full_s and now + short <= earliest:
             self.first_s, self.one_step = short, True
 
+    def in_first_step(self, key: int) -> bool:
+        """Whether the prefill `key` finishes in the plan's first step."""
+        return key in self.cut.first_done[2] if self.cut is not None else self.one_step
+
     def step_s(self, counts: tuple[int, ...]) -> float:
         if not any(counts):
             return 0.0

@@ -45,3 +45,11 @@ def test_without_a_guard_the_slo_stands_as_sent() -> None:
 def test_an_incomplete_slo_is_served_best_effort(xargs: dict) -> None:
     sr = mirror_request(0, SloEnvelope.from_xargs(xargs), 0.0, 64, 40, SloGuard(0.9, 0.01))
     assert not sr.has_slo and sr.ttft_slo_s == NO_SLO_TTFT_S
+
+
+def test_the_planners_tiers_are_the_guarded_tpots_the_mirrors_carry() -> None:
+    guard = SloGuard(0.9, 0.01)
+    sr = mirror_request(3, XARGS, 100.0, 64, 40, guard)
+    assert guard.tiers((0.1, 0.05)) == pytest.approx((0.045, 0.09))
+    assert tuple(sorted(t for _, t in sr.phase_tpots)) == pytest.approx(
+        guard.tiers((0.05, 0.1)))

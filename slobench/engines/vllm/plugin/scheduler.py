@@ -142,7 +142,8 @@ class SlosScheduler(RecordingScheduler):
             self._log({"event": "perf_model", "t": time.monotonic(),
                        "coef": online.coef, "inflation": online.inflation,
                        "inflation_decode": online.inflation_decode,
-                       "inflation_one": online.inflation_one})
+                       "inflation_one": online.inflation_one,
+                       "inflation_central": online.inflation_central})
 
     def _sync(self, now: float) -> None:
         """Progress from vLLM into the mirrors; newly finished requests leave the core."""
