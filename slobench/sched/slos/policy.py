@@ -75,8 +75,8 @@ class SlosPolicy(ReplicaScheduler):
         self.rebuild_planner()
 
     def rebuild_planner(self) -> None:
-        """The planner from ctx.perf and ctx.tpot_tiers_s; decodes' cached deadlines
-        (their tiers) drop with it."""
+        """The planner from ctx.perf and ctx.tpot_tiers_s, and one on the central estimate
+        (its plans keep that estimate until the next rebuild); decodes' tiers drop."""
         cfg = self.cfg
         self.planner = TierPlanner(self.ctx.perf, self.ctx.tpot_tiers_s, cfg.margin, cfg.alpha,
                                    cfg.max_draft, self.decode_context,
