@@ -13,10 +13,10 @@ apart, with how often the model changed. Compare commits by running this file fr
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import time
 
+from slobench.engines.http.probe_policy import cpu_model
 from slobench.perf.feedback import OnlineStepModel
 from slobench.perf.measured import MeasuredModel
 
@@ -45,7 +45,7 @@ def main() -> None:
         t0 = time.perf_counter()
         changes += model.observe(prefill, decode, context, measured, prefill * (prefill + 1))
         times[prefill > 0].append(time.perf_counter() - t0)
-    print(f"cpu: {platform.processor() or platform.machine()}; {args.steps} steps, "
+    print(f"cpu: {cpu_model()}; {args.steps} steps, "
           f"{args.prefill_share:.0%} with a prefill; model changed {changes} times, "
           f"{model.refits} refits")
     for kind, label in ((False, "decode-only"), (True, "prefill")):

@@ -38,9 +38,9 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) 
 
 def run_ratios(measured: np.ndarray, profiled: np.ndarray, window: int
                ) -> tuple[np.ndarray, np.ndarray]:
-    """(measured / profiled, profiled), each summed over every run of `window` (at most
-    all) consecutive steps: a prompt's chunks run in a row and its first token waits for
-    their sum, in which a small step's large ratio weighs as little as its time."""
+    """(summed measured / summed profiled, summed profiled) over every run of `window`
+    (at most all) consecutive steps: a prompt's chunks run in a row and its first token
+    waits for their sum, in which a small step's large ratio weighs as little as its time."""
     w = min(window, len(measured))
     runs_measured = np.convolve(measured, np.ones(w), "valid")
     runs_profiled = np.convolve(profiled, np.ones(w), "valid")

@@ -339,3 +339,24 @@ def test_a_slowdown_the_plan_can_carry_is_still_learnt() -> None:
         context = 4096 + i
         model.observe(4096, 1, context, 2.5 * engine_time(4096, context, 1))
     assert model.stalls == 0 and model.inflation >= 2.4
+
+
+def test_the_twins_frozen_model_drops_the_host_stalls_of_a_run() -> None:
+    """The twin freezes the model at a whole run's steps; a one-second stall among them
+    is dropped as the plugin drops it, so one stall does not move the frozen quantiles."""
+    model = OnlineStepModel(PRIOR, min_samples=40, refit_every=10)
+    fed(model, 200)
+    assert model.profile is not None
+    rng = random.Random(9)
+    rows = []
+    for _ in range(60):
+        prefill, decode = rng.choice([0, 0, 256]), rng.randint(1, 8)
+        context = prefill + rng.randrange(decode, 4000)
+        measured = engine_time(prefill, context, decode) * (1 + 0.1 * rng.random())
+        rows.append((prefill, decode, context, prefill * context, measured))
+    steady = OnlineStepModel.fixed(model.profile, np.array(rows))
+    stalled = OnlineStepModel.fixed(model.profile, np.array([*rows, (256, 4, 3000,
+                                                                     256 * 3000, 1.0)]))
+    for name in ("inflation", "inflation_decode", "inflation_one"):
+        assert getattr(stalled, name) == getattr(steady, name), name
+    assert stalled.inflation < 1.2

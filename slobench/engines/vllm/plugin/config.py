@@ -23,7 +23,8 @@ on PYTHONPATH, and these environment variables:
   token budget, tokens vLLM scheduled, the step time the core's model predicts) and
   `replica-<i>.requests.jsonl` (one line per request as it is added: the SLO as the
   scheduler read it and the core's verdict; one as it leaves: its engine token times;
-  one per refit of the step-time model: its coefficients).
+  one per refit of the step-time model: its coefficients; one per host stall the model
+  did not learn from, `host_stall`: the step's time).
 - `SLOBENCH_REPLICA`: the replica index (file names).
 
 Signals to the client: a request the core rejects is finished as aborted with no token
