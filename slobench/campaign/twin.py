@@ -7,8 +7,8 @@ them, and a step-time profile fitted from the steps the run's replicas logged (o
 given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
 settings, and the plugin's online step model at the twin's profile, inflated by its own
 rules (`plan_model`), and its calls take the hops the real ones took to and from the
-schedulers (`host_delays.py`: the router, HTTP; medians), stock vLLM's calls the HTTP
-hops they took. What the twin leaves out is
+schedulers (`host_delays.py`: the router, HTTP; each call its own where the real run
+probed the rate), stock vLLM's calls the HTTP hops they took. What the twin leaves out is
 the rest of the host: client stalls, other processes on the cores.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,14 @@ import pandas as pd
 
 from slobench.campaign.campaign import probe_sessions, sized_workload
 from slobench.campaign.config import RunConfig, flat_names
-from slobench.campaign.host_delays import run_host_delays
+from slobench.campaign.host_delays import RunHops, run_hops
 from slobench.engines.requests import LengthPredictor, RequestFactory, tpot_tiers
 from slobench.engines.sim.engine import SimSetup, run_sim_probe
 from slobench.engines.vllm.plugin.config import DEFAULT_FEEDBACK_QUANTILE, plugin_guard
 from slobench.engines.vllm.step_files import (
     read_engine_info,
     read_plan_inflations,
+    read_plan_timelines,
     read_steps,
 )
 from slobench.metrics.audit import admission_audit
@@ -45,6 +46,7 @@ from slobench.metrics.summary import point_summary
 from slobench.perf.feedback import OnlineStepModel
 from slobench.perf.measured import MeasuredModel
 from slobench.perf.model import PerfModel
+from slobench.perf.plan_timeline import PlanTimeline
 from slobench.perf.step_profile import (
     FitReport,
     StepProfile,
@@ -62,7 +64,7 @@ class TwinResult:
     profile: StepProfile
     fit: FitReport | None
     plan_inflation: dict[str, float]   # the plan model's: prefill, decode, one_step
-    host: dict[str, float] | None = None   # the hops SLOs-Serve's calls took (HostDelays)
+    host: dict[str, float] | None = None   # the hops SLOs-Serve's calls took: medians
     baseline_host: dict[str, float] | None = None    # stock vLLM's
 
 
@@ -108,7 +110,8 @@ def plan_model(profile: StepProfile, steps: pd.DataFrame, plugin_dir: Path
 
 
 def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile,
-               plan_perf: PerfModel, run_dir: Path) -> SimSetup:
+               plan_perf: PerfModel, run_dir: Path, hops: RunHops | None = None,
+               baseline_hops: RunHops | None = None) -> SimSetup:
     hw = meta.get("hardware") or {}
     info = hw.get("engine_info") or next(
         (i for d in sorted((run_dir / "steps").glob("*")) if (i := read_engine_info(d))), {})
@@ -118,22 +121,25 @@ def twin_setup(meta: dict[str, Any], cfg: RunConfig, profile: StepProfile,
                          "(steps/vllm/replica-0.engine.json)")
     limits = (int(info["max_num_scheduled_tokens"]), int(info["max_num_running_reqs"]))
     calib_perf = MeasuredModel.from_dict(meta["perf_model"])
-    requests = read_requests(run_dir)
     return SimSetup(perf=profile, replicas=int(hw.get("replicas") or 1),
                     kv_tokens_per_replica=kv, gpu_memory_bytes=1.0, gpu_name="engine",
                     routing=cfg.sim.routing, slos=cfg.slos_config(real_engine=True),
                     seed=cfg.seed, vllm_limits=limits,
                     plan_perf=plan_perf,
                     slo_guard=plugin_guard(calib_perf),
-                    host=run_host_delays(run_dir / "steps" / "slos", requests),
-                    baseline_host=run_host_delays(run_dir / "steps" / "vllm", requests, "vllm"))
+                    host=(hops or RunHops()).medians,
+                    baseline_host=(baseline_hops or RunHops()).medians)
 
 
 class _TwinProber:
     """Probes the twin at a rate, as the real run probed it; keeps each rate's rows once."""
 
-    def __init__(self, meta: dict[str, Any], cfg: RunConfig, setup: SimSetup) -> None:
+    def __init__(self, meta: dict[str, Any], cfg: RunConfig, setup: SimSetup,
+                 hops: dict[str, RunHops] | None = None,
+                 plans: dict[int, PlanTimeline] | None = None) -> None:
         self.meta, self.cfg, self.setup = meta, cfg, setup
+        self.hops = hops or {}          # backend -> the hops its calls took
+        self.plans = plans or {}        # SLOs-Serve's replica -> what it planned with
         self.calib_perf = MeasuredModel.from_dict(meta["perf_model"])
         self.tpot_scale = float(meta["calibration"]["tpot_scale"])
         self.rows: list[dict] = []
@@ -148,8 +154,8 @@ class _TwinProber:
         workload = sized_workload(scenario, probe_sessions(cfg, rate), cfg.seed,
                                   cfg.max_context, cfg.trace)
         factory = RequestFactory(self.calib_perf, self.tpot_scale, predictor)
-        res = run_sim_probe(self.setup, backend, workload.at_rate(rate), factory,
-                            tpot_tiers(base, self.tpot_scale))
+        res = run_sim_probe(self._setup_for(scenario, rate), backend, workload.at_rate(rate),
+                            factory, tpot_tiers(base, self.tpot_scale))
         labels = RunLabels(str(self.meta.get("run_id", "")), scenario, backend, "twin", rate)
         records = build_records(res.outcomes, labels)
         row = {"scenario": scenario, "backend": backend, "rate": rate,
@@ -159,6 +165,21 @@ class _TwinProber:
             self.records.append(records_frame(records))
             self.rows.append(row)
         return float(row["attainment"])
+
+    def _setup_for(self, scenario: str, rate: float) -> SimSetup:
+        """The setup with each call's own hops at this rate, where the run logged them."""
+        slos, stock = self.hops.get("slos"), self.hops.get("vllm")
+        if slos is None and stock is None:
+            return self.setup
+        window = slos.window(scenario, rate) if slos and self.plans else None
+        timelines = None if window is None else tuple(
+            self.plans[i].window(*window) if i in self.plans else None
+            for i in range(self.setup.replicas))
+        return replace(self.setup,
+                       host=slos.for_probe(scenario, rate) if slos else self.setup.host,
+                       baseline_host=(stock.for_probe(scenario, rate) if stock
+                                      else self.setup.baseline_host),
+                       plan_timelines=timelines)
 
     def capacity(self, scenario: str, backend: str) -> tuple[float, str]:
         """The twin's own capacity search, with the real run's search settings."""
@@ -195,8 +216,11 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     else:
         profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
     planned = plan_model(profile, steps, run_dir / "steps" / "slos")
-    setup = twin_setup(meta, cfg, profile, planned, run_dir)
-    twin = _TwinProber(meta, cfg, setup)
+    requests = read_requests(run_dir)
+    hops = {b: run_hops(run_dir / "steps" / b, requests, b) for b in ("slos", "vllm")}
+    setup = twin_setup(meta, cfg, profile, planned, run_dir, hops["slos"], hops["vllm"])
+    twin = _TwinProber(meta, cfg, setup, hops, read_plan_timelines(run_dir / "steps" / "slos")
+                       if (run_dir / "steps" / "slos").is_dir() else None)
     points = summary[summary["kind"] == "point"]
     real_caps: dict[tuple[str, str], tuple[float, str]] = {}
     twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
@@ -226,7 +250,9 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     inflations = {"prefill": planned.inflation, "decode": planned.inflation_decode,
                   "one_step": planned.inflation_one, "central": planned.inflation_central}
     return TwinResult(fidelity, audit, twin_requests, profile, fit, inflations,
-                      setup.host.to_dict(), setup.baseline_host.to_dict())
+                      {**setup.host.to_dict(), "calls_with_own_hops": hops["slos"].calls},
+                      {**setup.baseline_host.to_dict(),
+                       "calls_with_own_hops": hops["vllm"].calls})
 
 
 def write_twin(run_dir: Path, result: TwinResult) -> list[Path]:

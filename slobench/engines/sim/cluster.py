@@ -19,7 +19,7 @@ from slobench.core.outcome import ProbeResult, Status
 from slobench.core.request import SchedRequest
 from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
-from slobench.engines.sim.host import HostDelays
+from slobench.engines.sim.host import CallKey, HostDelays
 from slobench.engines.sim.outcome import call_outcome
 from slobench.engines.sim.replica import SimReplica
 from slobench.sched.interface import Verdict
@@ -40,6 +40,10 @@ class _Call:
     tries: int = 0
     status: str = Status.OK
     true_slo: tuple[float, tuple[tuple[int, float], ...]] | None = None   # when guarded
+
+    @property
+    def key(self) -> CallKey:
+        return (self.session.session_id, self.index)
 
 
 class SimCluster:
@@ -98,7 +102,7 @@ class _EventLoop:
         """Process events until none is left or one lies past `horizon`; the time reached."""
         heap, to_kick, tokens, replicas = self.heap, self.to_kick, self.tokens, self.replicas
         heappop, offer_order = heapq.heappop, self.router.offer_order
-        offer, step_done, kick = self.offer, self.step_done, self.kick
+        offer, step_done, kick, host = self.offer, self.step_done, self.kick, self.host
         now = 0.0
         while heap:
             t, _, kind, obj = heappop(heap)
@@ -110,8 +114,9 @@ class _EventLoop:
             elif kind == _ARRIVAL:
                 now = t
                 obj.offers = offer_order()  # type: ignore[attr-defined]
-                if self.host.first_offer_s:
-                    self.push(now + self.host.first_offer_s, _OFFER, obj)
+                hop = host.first_offer(obj.key) if host.any else 0.0  # type: ignore[attr-defined]
+                if hop:
+                    self.push(now + hop, _OFFER, obj)
                 else:
                     offer(obj, now)  # type: ignore[arg-type]
             elif kind == _OFFER:
@@ -222,6 +227,8 @@ class _EventLoop:
         if rep.run is not None and rep.run.cut(t, rep.index, self.kicking):
             self.push_step(rep, rep.run.ends[-1])    # the run stops before the new call
         last = call.tries == len(call.offers)
+        if rep.plan_follower is not None:
+            rep.follow_plan(t)
         verdict = rep.scheduler.add_request(call.req, t, last)
         if verdict is Verdict.REJECTED:
             self.forward(call, t)
@@ -233,8 +240,9 @@ class _EventLoop:
 
     def forward(self, call: _Call, t: float) -> None:
         """A rejected call goes on to its next replica, after the host's forward."""
-        if self.host.forward_s and call.tries < len(call.offers):
-            self.push(t + self.host.forward_s, _OFFER, call)
+        hop = self.host.forward(call.key, call.tries - 1) if self.host.any else 0.0
+        if hop and call.tries < len(call.offers):
+            self.push(t + hop, _OFFER, call)
         else:
             self.offer(call, t)
 
@@ -249,16 +257,16 @@ class _EventLoop:
         if nxt < len(call.session.calls):
             # The chain goes on even after a rejected call, so the offered load
             # stays the workload's; the session cannot attain anyway.
-            self.release(call.session, nxt, t + self.host.delivery_s
+            self.release(call.session, nxt, t + self.host.delivery(call.key)
                          + call.session.calls[call.index].tool_delay_s)
 
     def result(self, now: float, last_arrival: float) -> ProbeResult:
         # Runs add their samples at their end: back in time order, ties by replica.
         self.timeline.sort(key=itemgetter(1, 0))
         calls = self.calls
-        delivery = self.host.delivery_s
-        outcomes = [call_outcome(c.session, c.index, c.req, c.status, c.true_slo, delivery)
-                    for c in calls]
+        host = self.host
+        outcomes = [call_outcome(c.session, c.index, c.req, c.status, c.true_slo,
+                                 host.delivery(c.key)) for c in calls]
         finishes = [o.finish_s for o in outcomes if not math.isnan(o.finish_s)]
         end = max(finishes, default=now)
         return ProbeResult(

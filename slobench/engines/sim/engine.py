@@ -15,6 +15,7 @@ from slobench.engines.sim.cluster import SimCluster
 from slobench.engines.sim.host import HostDelays
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.model import PerfModel
+from slobench.perf.plan_timeline import PlanFollower, PlanTimeline
 from slobench.sched.interface import POLICIES, SchedContext
 from slobench.sched.kv_blocks import BLOCK_SIZE, BlockPool
 from slobench.sched.slos.guards import SloGuard
@@ -48,6 +49,9 @@ class SimSetup:
     # the HTTP hops stock vLLM's took (no router in front).
     host: HostDelays = field(default_factory=HostDelays)
     baseline_host: HostDelays = field(default_factory=HostDelays)
+    # A real run's twin, one probe: per replica the models SLOs-Serve planned with there
+    # over the probe (None: plan_perf throughout).
+    plan_timelines: tuple[PlanTimeline | None, ...] | None = None
 
 
 def known_backends() -> list[str]:
@@ -64,16 +68,23 @@ def run_sim_probe(setup: SimSetup, backend: str, workload: Workload,
     guard = setup.slo_guard if backend == "slos" else None
     if guard is not None:
         tiers = guard.tiers(tiers)
+    timelines = setup.plan_timelines if plans_own else None
     replicas = []
     for i in range(setup.replicas):
         kv = BlockPool(max(1, setup.kv_tokens_per_replica // BLOCK_SIZE))
         plan_perf = setup.plan_perf if plans_own and setup.plan_perf else setup.perf
+        timeline = timelines[i] if timelines and i < len(timelines) else None
+        follower = PlanFollower(timeline, plan_perf) if timeline else None
+        if follower is not None:
+            follower.advance(0.0)
+            plan_perf = follower.model
         ctx = SchedContext(perf=plan_perf, kv=kv, tpot_tiers_s=tiers, options={
             "max_num_batched_tokens": max_tokens, "max_num_seqs": max_seqs,
             "slos": setup.slos, "spec_tokens": setup.spec_tokens,
         })
         replicas.append(SimReplica(i, setup.perf, POLICIES[backend](ctx), kv,
-                                   spec_acceptance=setup.spec_acceptance, seed=setup.seed))
+                                   spec_acceptance=setup.spec_acceptance, seed=setup.seed,
+                                   plan_follower=follower))
     router = OfferOrder(setup.replicas, setup.routing,
                     load_of=lambda i: sum(replicas[i].scheduler.queue_lengths()))
     return SimCluster(replicas, router, slo_guard=guard, fast_forward=setup.fast_forward,

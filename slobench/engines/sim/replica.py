@@ -15,13 +15,15 @@ import time
 from slobench.core.request import SchedRequest
 from slobench.engines.sim.decode_run import DecodeRun, plan_run
 from slobench.perf.model import PerfModel
+from slobench.perf.plan_timeline import PlanFollower
 from slobench.sched.interface import ReplicaScheduler, StepPlan
 from slobench.sched.kv_blocks import BlockPool
 
 
 class SimReplica:
     def __init__(self, index: int, perf: PerfModel, scheduler: ReplicaScheduler,
-                 kv: BlockPool, spec_acceptance: float = 0.0, seed: int = 0) -> None:
+                 kv: BlockPool, spec_acceptance: float = 0.0, seed: int = 0,
+                 plan_follower: PlanFollower | None = None) -> None:
         if not 0.0 <= spec_acceptance < 1.0:
             raise ValueError(f"spec_acceptance must be in [0, 1), got {spec_acceptance}")
         self.index = index
@@ -44,9 +46,19 @@ class SimReplica:
         # Wall-clock seconds spent inside scheduler.schedule(), split by whether it re-planned.
         self.step_overheads: list[float] = []
         self.replan_overheads: list[float] = []
+        # A twin's replica: the model its real replica planned with, instant by instant.
+        self.plan_follower = plan_follower
+
+    def follow_plan(self, now: float) -> None:
+        """A twin's replica takes the model its real replica planned with by `now`."""
+        follower = self.plan_follower
+        if follower is not None and follower.advance(now):
+            self.scheduler.set_perf(follower.model)
 
     def plan_step(self, now: float) -> tuple[StepPlan, float]:
         """Ask the scheduler for a batch; return it and its simulated duration (0 if empty)."""
+        if self.plan_follower is not None:
+            self.follow_plan(now)
         t0 = time.perf_counter()
         plan = self.scheduler.schedule(now)
         spent = time.perf_counter() - t0

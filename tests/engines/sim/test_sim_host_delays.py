@@ -11,7 +11,7 @@ import pytest
 from slobench.engines.offer_order import OfferOrder
 from slobench.engines.requests import RequestFactory
 from slobench.engines.sim.cluster import SimCluster
-from slobench.engines.sim.host import HostDelays
+from slobench.engines.sim.host import CallHops, HostDelays
 from slobench.engines.sim.replica import SimReplica
 from slobench.perf.factory import build_perf_model
 from slobench.sched.interface import ReplicaScheduler, SchedContext, StepPlan, Verdict
@@ -84,3 +84,24 @@ def test_a_call_every_replica_rejects_is_rejected_after_its_forwards() -> None:
 def test_negative_hops_are_refused() -> None:
     with pytest.raises(ValueError, match="forward_s"):
         HostDelays(forward_s=-0.1)
+
+
+def test_a_call_with_hops_of_its_own_takes_them_not_the_medians() -> None:
+    own = CallHops(first_offer_s=0.05, forwards_s=(0.2,), delivery_s=0.01)
+    medians = HostDelays(first_offer_s=0.02, forward_s=0.07, delivery_s=0.005)
+    plain, _ = _run(2, None)
+    hopped, log = _run(2, HostDelays(0.02, 0.07, 0.005, {(0, 0): own}))
+    assert log == [(0, pytest.approx(1.05)), (1, pytest.approx(1.25))]
+    assert hopped.token_times[0] == pytest.approx(plain.token_times[0] + 0.26)
+    _, other_log = _run(2, HostDelays(0.02, 0.07, 0.005, {(1, 0): own}))
+    assert other_log == [(0, pytest.approx(1.02)), (1, pytest.approx(1.09))]
+    assert medians.first_offer((0, 0)) == 0.02
+
+
+def test_a_forward_the_real_call_never_took_takes_the_median() -> None:
+    host = HostDelays(0.02, 0.07, 0.005, {(0, 0): CallHops(0.03, (), None)})
+    assert host.forward((0, 0), 0) == 0.07
+    assert host.delivery((0, 0)) == 0.005        # it saw no first token: the median
+    assert host.first_offer((0, 0)) == 0.03
+    with pytest.raises(ValueError, match="forwards_s"):
+        CallHops(0.01, (-0.1,))
