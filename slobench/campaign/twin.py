@@ -5,8 +5,9 @@ seeded workload per probe (sessions, seed, rates), the same SLOs (the run's cali
 its TPOT scale), the same replicas, vLLM's limits and KV blocks as the engine reported
 them, and a step-time profile fitted from the steps the run's replicas logged (or one
 given). SLOs-Serve plans as the plugin does: the plugin's SLO guard, its real-engine
-settings, and the plugin's online step model at the twin's profile, inflated by its own
-rules (`plan_model`), and its calls take the hops the real ones took to and from the
+settings, and each replica the model its real replica logged at each instant
+(`perf/plan_timeline.py`; else the online step model at the twin's profile, inflated
+by its own rules, `plan_model`), and its calls take the hops the real ones took to and from the
 schedulers (`host_delays.py`: the router, HTTP; each call its own where the real run
 probed the rate), stock vLLM's calls the HTTP hops they took. What the twin leaves out is
 the rest of the host: client stalls, other processes on the cores.
@@ -88,7 +89,9 @@ def run_steps(run_dir: Path) -> pd.DataFrame:
 
 def plan_model(profile: StepProfile, steps: pd.DataFrame, plugin_dir: Path
                ) -> OnlineStepModel:
-    """The plugin's online model at the twin's profile, inflated as the plugin's was: the
+    """The plugin's online model at the twin's profile, inflated as the plugin's was (where
+    a replica's log says what it planned with at each instant, the twin follows that
+    instead, `_TwinProber._setup_for`; this model covers the rest): the
     median of what its replicas logged at their refits, or where they logged nothing,
     its rules read over the run's steps (decode-only steps' 90th, runs of prefill steps'
     99th, one prefill step's 95th). The logged values cover the online profile's error
