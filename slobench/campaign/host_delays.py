@@ -21,7 +21,11 @@ import numpy as np
 import pandas as pd
 
 from slobench.engines.sim.host import CallHops, CallKey, HostDelays
-from slobench.engines.vllm.step_files import read_call_hops, read_engine_first_tokens
+from slobench.engines.vllm.step_files import (
+    offer_medians,
+    read_call_hops,
+    read_engine_first_tokens,
+)
 
 _KEYS = ["call", "arrival_key"]
 
@@ -66,11 +70,10 @@ def run_hops(steps_dir: Path, requests: pd.DataFrame | None,
     hops = read_call_hops(steps_dir) if steps_dir.is_dir() else None
     if hops is None or not len(hops):
         return RunHops()
-    forwards = [f for fs in hops["forwards_s"] for f in fs]
+    offers = offer_medians(hops)
     calls = _client_calls(steps_dir, requests, backend, hops)
     delivered = calls["delivery_s"].dropna() if len(calls) else pd.Series(dtype=float)
-    medians = HostDelays(float(np.median(hops["first_offer_s"])),
-                         float(np.median(forwards)) if forwards else 0.0,
+    medians = HostDelays(offers["first_offer_s"], offers["forward_s"],
                          max(0.0, float(np.median(delivered))) if len(delivered) else 0.0)
     probes: dict[tuple[str, float], dict[CallKey, CallHops]] = {}
     windows: dict[tuple[str, float], tuple[float, float]] = {}

@@ -170,7 +170,8 @@ class _TwinProber:
         return float(row["attainment"])
 
     def _setup_for(self, scenario: str, rate: float) -> SimSetup:
-        """The setup with each call's own hops at this rate, where the run logged them."""
+        """The setup for a probe at this rate: each call's own hops and each SLOs-Serve
+        replica's logged plan over the probe, where the run logged them."""
         slos, stock = self.hops.get("slos"), self.hops.get("vllm")
         if slos is None and stock is None:
             return self.setup
@@ -219,11 +220,10 @@ def replay(run_dir: Path, profile_path: Path | None = None,
     else:
         profile, fit = fit_step_profile(steps, {"source": f"refitted from {run_dir}"})
     planned = plan_model(profile, steps, run_dir / "steps" / "slos")
-    requests = read_requests(run_dir)
+    requests = _real_requests(run_dir)
     hops = {b: run_hops(run_dir / "steps" / b, requests, b) for b in ("slos", "vllm")}
     setup = twin_setup(meta, cfg, profile, planned, run_dir, hops["slos"], hops["vllm"])
-    twin = _TwinProber(meta, cfg, setup, hops, read_plan_timelines(run_dir / "steps" / "slos")
-                       if (run_dir / "steps" / "slos").is_dir() else None)
+    twin = _TwinProber(meta, cfg, setup, hops, read_plan_timelines(run_dir / "steps" / "slos"))
     points = summary[summary["kind"] == "point"]
     real_caps: dict[tuple[str, str], tuple[float, str]] = {}
     twin_caps: dict[tuple[str, str], tuple[float, str]] = {}
@@ -248,7 +248,7 @@ def replay(run_dir: Path, profile_path: Path | None = None,
                           fidelity_capacities(real_caps, twin_caps)], ignore_index=True)
     twin_requests = pd.concat(twin.records, ignore_index=True)
     audit = pd.concat([
-        admission_audit(_real_requests(run_dir)).assign(source="real"),
+        admission_audit(requests).assign(source="real"),
         admission_audit(twin_requests).assign(source="twin")], ignore_index=True)
     inflations = {"prefill": planned.inflation, "decode": planned.inflation_decode,
                   "one_step": planned.inflation_one, "central": planned.inflation_central}

@@ -133,7 +133,7 @@ def _replica_events(folder: Path, marker: str) -> Iterator[tuple[int, dict[str, 
 
 def read_call_hops(folder: Path) -> pd.DataFrame:
     """Per call with an SLO the replicas were offered (core clock): its key, its arrival
-    on the probe's timeline and the core's clock, its prompt, `first_offer_s` (arrival
+    on the probe's timeline and the core's clock, `first_offer_s` (arrival
     to its first replica's scheduler) and `forwards_s` (each rejection to the next
     replica's, in order). Offers of one call share its arrival instant.
 
@@ -142,7 +142,7 @@ def read_call_hops(folder: Path) -> pd.DataFrame:
     that step out (the midpoint) fit two runs' twins worse than the hops as logged
     (stock vLLM's chatbot twin at one replica: 6 against a real 4 sessions/s, 4 as
     logged), the host's own contention making up the rest. They are kept as logged."""
-    offers: dict[tuple[str, float], list[tuple[float, str, float, int]]] = {}
+    offers: dict[tuple[str, float], list[tuple[float, str, float]]] = {}
     rejected: dict[str, float] = {}
     for row in _request_events(folder, '"event": "'):
         if row.get("event") == "rejected":
@@ -153,18 +153,16 @@ def read_call_hops(folder: Path) -> pd.DataFrame:
             if isinstance(mono, int | float):
                 offers.setdefault((str(xargs.get("call")), float(mono)), []).append(
                     (float(row.get("t", 0.0)), str(row.get("id")),
-                     float(arrival) if isinstance(arrival, int | float) else float("nan"),
-                     int(row.get("prompt_tokens") or 0)))
+                     float(arrival) if isinstance(arrival, int | float) else float("nan")))
     rows = []
     for (call, mono), seen in offers.items():
         seen.sort()
         forwards = tuple(max(0.0, nxt[0] - rejected[cur[1]])
                          for cur, nxt in itertools.pairwise(seen) if cur[1] in rejected)
         rows.append({"call": call, "arrival_s": seen[0][2], "arrival_mono_s": mono,
-                     "prompt_tokens": seen[0][3],
                      "first_offer_s": max(0.0, seen[0][0] - mono), "forwards_s": forwards})
     return pd.DataFrame(rows, columns=["call", "arrival_s", "arrival_mono_s",
-                                       "prompt_tokens", "first_offer_s", "forwards_s"])
+                                       "first_offer_s", "forwards_s"])
 
 
 def read_offer_delays(folder: Path) -> dict[str, float] | None:
@@ -172,8 +170,11 @@ def read_offer_delays(folder: Path) -> dict[str, float] | None:
     `first_offer_s`, and `forward_s` (0 if no forward was seen); None without a call
     with an SLO."""
     hops = read_call_hops(folder)
-    if not len(hops):
-        return None
+    return offer_medians(hops) if len(hops) else None
+
+
+def offer_medians(hops: pd.DataFrame) -> dict[str, float]:
+    """The medians of a non-empty `read_call_hops` frame's first offers and forwards."""
     forwards = [f for fs in hops["forwards_s"] for f in fs]
     return {"first_offer_s": float(np.median(hops["first_offer_s"])),
             "forward_s": float(np.median(forwards)) if forwards else 0.0}
