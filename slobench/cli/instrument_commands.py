@@ -113,6 +113,10 @@ def fidelity(
     if not (run_dir / "steps").is_dir() and profile_file is None:
         raise input_error(str(run_dir), None, "has no steps/ folder to refit a profile "
                           "from; give --profile FILE")
+    from slobench.metrics.run_tables import read_requests
+    if read_requests(run_dir) is None:
+        raise input_error(str(run_dir), None, "has no requests.parquet (nor a killed run's "
+                          "probe parts): no client records to set the twin beside")
     twin_and_report(run_dir, profile_file)
 
 

@@ -169,3 +169,13 @@ def test_gate_of_a_capacity_run_against_fixed_rates_exits_2(tmp_path: Path,
     ran = invoke("gate", make_sim_run, "--baseline", fixed)
     assert ran.code == 2
     assert "ran a capacity search but the baseline" in ran.one_line_error()
+
+
+def test_fidelity_on_a_run_without_client_records_exits_2_naming_the_folder(
+        tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "summary.parquet").write_bytes(b"")
+    (tmp_path / "steps").mkdir()
+    ran = invoke("fidelity", str(tmp_path))
+    assert ran.code == 2
+    assert ran.one_line_error().startswith(f"slobench: {tmp_path}: has no requests.parquet")
