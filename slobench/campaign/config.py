@@ -65,6 +65,7 @@ class RealEngineOptions:
     startup_timeout_s: float = 900.0
     request_timeout_s: float = 300.0
     record_steps: bool = True                 # stock vLLM replicas log their steps
+    router: str = "auto"                      # vllm, slos: in front of 2+ replicas | always
     warm_requests: int = 4                    # uncounted calls per URL before a probe
     stall_threshold_s: float = 0.25           # a longer client stall re-runs the probe
     max_stall_reruns: int = 2

@@ -39,7 +39,8 @@ def vllm_engine(cfg: RunConfig, out_dir: Path) -> Engine:
                         startup_timeout_s=cfg.real.startup_timeout_s,
                         request_timeout_s=cfg.real.request_timeout_s,
                         record_steps=cfg.real.record_steps, probe_policy=cfg.real.probe_policy(),
-                        ray_address=cfg.ray_address, load=cfg.real.load_options())
+                        ray_address=cfg.ray_address, load=cfg.real.load_options(),
+                        router=cfg.real.router)
     engine.slos_config = cfg.slos_config(real_engine=True)
     return engine
 

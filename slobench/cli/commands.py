@@ -188,6 +188,11 @@ def run(
         help="--engine vllm: stock vLLM replicas log their steps through a subclass of "
              "vLLM's scheduler that changes no decision (needed for --twin); "
              "--no-record-steps runs vLLM's scheduler class itself.")] = True,
+    router: Annotated[str, typer.Option(
+        callback=opt.ROUTER,
+        help="--engine vllm: auto puts SLOs-Serve's router in front of 2+ replicas, "
+             "one replica is called straight (a router of one routes nothing and costs "
+             "every call a hop); always puts it in front of one too.")] = "auto",
     workers: Annotated[int, typer.Option(
         min=1, help="--engine sim: run probes in this many local processes (the (scenario, "
                     "backend) searches at once; results identical to a serial run); with "
@@ -269,7 +274,7 @@ def run(
         startup_timeout_s=startup_timeout, request_timeout_s=request_timeout, twin=twin,
         min_probe_s=min_probe_s, warm_requests=warm_requests,
         stall_threshold_s=stall_threshold, max_stall_reruns=stall_reruns,
-        record_steps=record_steps, failure_budget=failure_budget, workers=workers,
+        record_steps=record_steps, router=router, failure_budget=failure_budget, workers=workers,
         ray_address=ray_address, endpoint=endpoint, max_concurrency=max_concurrency,
         http_headers=opt.http_headers(api_key, header), dataset=dataset,
         tokenizer=tokenizer)

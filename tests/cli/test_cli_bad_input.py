@@ -50,6 +50,7 @@ def no_server_may_start(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     (["--failure-budget", "1.5"], "--failure-budget"),
     (["--gpus", "4", "--tp", "3"], "--tp"),
     (["--replicas", "0"], "--replicas"),
+    (["--router", "never"], "--router"),
     (["--max-context", "0"], "--max-context"),
     (["--min-probe-s", "inf"], "--min-probe-s"),
     (["--backends", "vllm,nosuch"], "--backends"),
@@ -73,6 +74,7 @@ def test_an_empty_scenario_exits_2_naming_the_option() -> None:
 
 @pytest.mark.parametrize(("args", "named"), [
     (["--replicas", "0"], "--replicas"),
+    (["--router", "never"], "--router"),
     (["--port", "99999"], "--port"),
     (["--port", "0"], "--port"),
     (["--tp", "0"], "--tp"),

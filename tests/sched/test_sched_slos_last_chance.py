@@ -33,8 +33,8 @@ class _Doubled(PerfModel):
         return PERF
 
 
-def _policy(on: bool, perf: PerfModel = PERF) -> SlosPolicy:
-    cfg = SlosConfig(best_effort=False, last_chance_own_deadline=on)
+def _policy(on: bool, perf: PerfModel = PERF, cut: bool = False) -> SlosPolicy:
+    cfg = SlosConfig(best_effort=False, last_chance_own_deadline=on, cut_first_step=cut)
     return SlosPolicy(SchedContext(perf=perf, kv=BlockPool(4000), tpot_tiers_s=(0.1,),
                                    options={"slos": cfg}))
 
@@ -118,3 +118,33 @@ def test_a_prompt_longer_than_a_step_is_judged_on_the_plans_model() -> None:
     call = _call(1, 150, guarded_s=0.03, own_s=0.2)
     policy.add_request(call, 0.0, last_try=True)
     assert policy.schedule(0.0).rejected == [call]
+
+
+def _decoding(policy: SlosPolicy, rid: int) -> SchedRequest:
+    """An admitted call whose prefill has run: it decodes, so steps have a grid."""
+    r = _call(rid, 10, guarded_s=1.0, own_s=1.0)
+    policy.add_request(r, 0.0, last_try=True)
+    policy.schedule(0.0)
+    assert r in policy.admitted
+    r.num_computed, r.generated = r.prompt_tokens, 1
+    return r
+
+
+@pytest.mark.parametrize(("last_chance_s", "admitted"), [(0.035, True), (0.02, False)])
+def test_a_call_past_its_own_deadline_by_less_than_the_margin_is_admitted(
+        last_chance_s: float, admitted: bool) -> None:
+    # Beside one decode its 20-token step takes ~23 ms: past its own deadline (18 ms),
+    # so as a candidate no step is played for it (planned at a full 90-ms step); queued,
+    # its first token comes at ~23 ms, within its last-chance deadline or not. Steps cut
+    # as the step planner cuts them (a real engine's setting).
+    policy = _policy(True, cut=True)
+    _decoding(policy, 1)
+    call = _call(2, 20, guarded_s=0.01, own_s=0.018)
+    call.sched_state["last_chance_deadline_s"] = last_chance_s
+    policy.add_request(call, 0.0, last_try=True)
+    plan = policy.schedule(0.0)
+    assert (call in policy.admitted) is admitted
+    assert (plan.rejected == [call]) is not admitted
+    if admitted:
+        assert call.sched_state["admitted_by"] == "own_deadline"
+        assert call.ttft_deadline_s == pytest.approx(0.018)    # planned on its own

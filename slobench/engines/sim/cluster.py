@@ -160,8 +160,7 @@ class _EventLoop:
         req, guard = call.req, self.slo_guard
         assert guard is not None
         call.true_slo = (req.ttft_slo_s, req.phase_tpots)
-        req.sched_state["unguarded_deadline_s"] = guard.own_deadline(req.arrival_s,
-                                                                     req.ttft_slo_s)
+        guard.mark(req.sched_state, req.arrival_s, req.ttft_slo_s)
         req.ttft_slo_s = guard.ttft_slo(req.ttft_slo_s)
         req.phase_tpots = guard.phase_tpots(req.phase_tpots)
 

@@ -37,6 +37,13 @@ class SloGuard:
         within its SLO, without the planning margin."""
         return arrival_s + ttft_slo_s - self.delivery_s
 
+    def mark(self, state: dict, arrival_s: float, ttft_slo_s: float) -> None:
+        """Write a guarded call's own deadline (the audit's) and its last-chance deadline
+        into its scheduler state: both adapters (plugin mirror, simulator) call this."""
+        own = self.own_deadline(arrival_s, ttft_slo_s)
+        state["unguarded_deadline_s"] = own
+        state["last_chance_deadline_s"] = own + self.ttft_early_s
+
     def ttft_slo(self, ttft_slo_s: float) -> float:
         return max(0.0, ttft_slo_s * self.slo_factor - self.ttft_early_s)
 

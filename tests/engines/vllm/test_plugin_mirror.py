@@ -27,6 +27,11 @@ def test_its_own_deadline_leaves_the_tokens_way_to_the_client() -> None:
     assert sr.sched_state["unguarded_deadline_s"] == pytest.approx(100.196)
 
 
+def test_its_last_chance_may_be_planned_late_by_the_guards_margin() -> None:
+    sr = mirror_request(3, XARGS, 100.0, 64, 40, SloGuard(0.9, 0.012, delivery_s=0.004))
+    assert sr.sched_state["last_chance_deadline_s"] == pytest.approx(100.196 + 0.012)
+
+
 def test_a_negative_delivery_is_refused() -> None:
     with pytest.raises(ValueError, match="delivery_s"):
         SloGuard(0.9, 0.01, delivery_s=-0.001)
@@ -35,6 +40,7 @@ def test_a_negative_delivery_is_refused() -> None:
 def test_without_a_guard_the_slo_stands_as_sent() -> None:
     sr = mirror_request(0, XARGS, 0.0, 64, 40, SloGuard())
     assert sr.ttft_slo_s == 0.2 and "unguarded_deadline_s" not in sr.sched_state
+    assert "last_chance_deadline_s" not in sr.sched_state
 
 
 @pytest.mark.parametrize("xargs", [{}, {"ttft_slo_s": "fast"},

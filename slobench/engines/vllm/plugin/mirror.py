@@ -28,5 +28,5 @@ def mirror_request(rid: int, slo: SloEnvelope, arrival_s: float, prompt_tokens: 
                       phase_tpots=phases, has_slo=ttft_slo is not None)
     sr.sched_state["call"] = slo.call
     if ttft_slo is not None and guard.active:
-        sr.sched_state["unguarded_deadline_s"] = guard.own_deadline(arrival_s, ttft_slo)
+        guard.mark(sr.sched_state, arrival_s, ttft_slo)
     return sr
