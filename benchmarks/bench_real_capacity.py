@@ -3,7 +3,8 @@
 For each replica count, one `slobench run --engine vllm --backends vllm,slos` campaign:
 the engine is calibrated once (SPEC §5; both backends share that calibration), every
 scenario's capacity is searched on stock vLLM replicas, then on the same replicas
-restarted with the SLOs-Serve scheduler plugin behind the router. Prints per-scenario
+restarted with the SLOs-Serve scheduler plugin (behind the router from two replicas on;
+one replica is called straight, `slobench run --router`). Prints per-scenario
 capacities (requests/s per replica), gains and the geometric mean, and writes the
 table to OUT/table.md; each campaign's full output (parquet, report, server logs) stays
 in OUT/replicas-<n>/.

@@ -64,3 +64,34 @@ def test_a_stalled_probe_is_run_again_and_the_rerun_recorded(tmp_path: Path) -> 
     stalled = pd.read_parquet(writer.out_dir / "stalled_requests.parquet")
     assert len(stalled) == 12                            # the spoiled probe, kept apart
     assert stalled["dispatch_lag_s"].max() > 0.5         # the stall shows in its lag
+
+
+class ServerStalledOnce(OpenAIEngine):
+    """The openai engine over a server whose steps (as a server of ours logs them) show a
+    host stall in the first probe only."""
+
+    def __init__(self, *args: object, stall_s: float, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)            # type: ignore[arg-type]
+        self.stall_s, self.asked = stall_s, 0
+
+    def _engine_stall_s(self, backend: str) -> float:
+        self.asked += 1
+        return self.stall_s if self.asked == 1 else 0.0
+
+
+def test_a_probe_a_servers_stall_spoiled_is_run_again_and_recorded(tmp_path: Path) -> None:
+    with running_stub(0.02, 0.005) as url:
+        engine = ServerStalledOnce(url, "stub", tmp_path, request_timeout_s=30, stall_s=0.9,
+                                   probe_policy=ProbePolicy(warm_requests=2,
+                                                            stall_threshold_s=0.3,
+                                                            max_stall_reruns=2))
+        with engine:
+            cfg = RunConfig.build(scenarios=["coding"], backends=["vllm"], engine="openai",
+                                  url=url, gpus=1, tp=1, rates=[4.0], requests=12,
+                                  out=tmp_path / "run", slo_scale=1.0)
+            writer = run_on_engine(cfg, engine)
+    assert engine.asked == 2
+    point = pd.read_parquet(writer.out_dir / "summary.parquet").query("kind == 'point'").iloc[0]
+    assert point["stall_reruns"] == 1
+    assert point["engine_stall_max_s"] == 0.0           # the kept probe is the clean one
+    assert len(pd.read_parquet(writer.out_dir / "stalled_requests.parquet")) == 12

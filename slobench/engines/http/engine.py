@@ -2,7 +2,8 @@
 
 `OpenAIEngine` implements `engines.base.Engine` over HTTP: `calibrate()` measures the
 server (SPEC §5), `probe()` drives one workload at one rate through the open-loop load
-generator and runs a probe again (bounded) when the client itself stalled. The vLLM
+generator and runs a probe again (bounded) when the client itself stalled, or when a
+server of ours did (`_engine_stall_s`: a step the host held far past its cost). The vLLM
 engine (`engines.vllm.engine.VllmEngine`) is this engine over servers it starts.
 """
 
@@ -119,16 +120,21 @@ class OpenAIEngine:
 
     def probe(self, backend: str, workload: Workload, factory: RequestFactory,
               tiers: tuple[float, ...]) -> ProbeResult:
-        """One probe; run again (bounded, `probe_policy`) when the client stalled."""
+        """One probe; run again (bounded, `probe_policy`) when the client or a server of
+        ours stalled longer than the policy's threshold."""
         self.use_backend(backend)
         policy, discarded = self.probe_policy, []
         while True:
             res, faults = self._probe_once(workload, factory)
             stall = max((w for _, w, _ in res.stalls), default=0.0)
-            if (stall <= policy.stall_threshold_s or len(discarded) >= policy.max_stall_reruns
-                    or res.aborted or res.interrupted):
-                return self._result(backend, res, faults, discarded)
-            log.warning("client stalled %.2f s during a probe: running it again", stall)
+            engine_stall = (0.0 if res.aborted or res.interrupted
+                            else self._engine_stall_s(backend))
+            if (max(stall, engine_stall) <= policy.stall_threshold_s or res.aborted
+                    or len(discarded) >= policy.max_stall_reruns or res.interrupted):
+                return self._result(backend, res, faults, discarded, engine_stall)
+            log.warning("%s stalled %.2f s during a probe: running it again",
+                        "client" if stall >= engine_stall else "a server's step",
+                        max(stall, engine_stall))
             discarded.append(res.outcomes)
 
     def use_backend(self, backend: str) -> None:
@@ -150,15 +156,17 @@ class OpenAIEngine:
         return res, {k: v - before[k] for k, v in self._faults().items()}
 
     def _result(self, backend: str, res: LoadResult, faults: dict[str, int],
-                discarded: list[list[CallOutcome]]) -> ProbeResult:
+                discarded: list[list[CallOutcome]], engine_stall_s: float = 0.0
+                ) -> ProbeResult:
         steps, replans = self._step_overheads(backend, res.outcomes)
         walls = [w for _, w, _ in res.stalls]
         # Summary columns on the measurement itself: event-loop stalls over 50 ms (a
-        # client starved of CPU shows up as dispatch lag), the probes thrown away for a
-        # stall, and major page faults of client and servers.
+        # client starved of CPU shows up as dispatch lag), a server's longest stalled
+        # step, the probes thrown away for a stall, and major page faults.
         health = {"client_stalls": len(walls), "client_stall_max_s": max(walls, default=0.0),
                   "client_stall_cpu_s": sum(c for _, _, c in res.stalls),
-                  "stall_reruns": len(discarded), **faults}
+                  "engine_stall_max_s": engine_stall_s, "stall_reruns": len(discarded),
+                  **faults}
         return ProbeResult(outcomes=res.outcomes, step_overheads_s=steps,
                            replan_overheads_s=replans, end_time_s=res.end_s,
                            backlog_s=res.backlog_s, counters={"preemptions": 0},
@@ -169,6 +177,11 @@ class OpenAIEngine:
                         outcomes: list[CallOutcome]) -> tuple[list[float], list[float]]:
         """Scheduler time per step and per re-plan (a server of ours logs them)."""
         return [], []
+
+    def _engine_stall_s(self, backend: str) -> float:
+        """The longest a server's step ran past its cost in the probe just run (a server
+        of ours logs its steps; one at a URL: 0, nothing known)."""
+        return 0.0
 
     def _server_pids(self) -> list[int]:
         """Process groups of the servers we started (none here)."""

@@ -40,7 +40,12 @@ from slobench.engines.vllm.plugin.config import (
     plugin_env,
 )
 from slobench.engines.vllm.router.process import RouterProcess
-from slobench.engines.vllm.step_files import read_engine_info, read_overheads, read_verdicts
+from slobench.engines.vllm.step_files import (
+    longest_host_stall,
+    read_engine_info,
+    read_overheads,
+    read_verdicts,
+)
 from slobench.engines.vllm.tiny_model import ensure_tiny_model, make_prompt
 from slobench.sched.slos.policy import SlosConfig
 
@@ -69,6 +74,7 @@ class VllmEngine(OpenAIEngine):
         self.slos_config: SlosConfig | None = None
         self.record_steps = record_steps
         self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
+        self._flushed, self._flushed_at = -1, 0.0      # the probe whose logs were waited for
         self.tiny = model == "tiny"
         python = find_vllm_python(vllm_python)
         if python is None:
@@ -182,14 +188,29 @@ class VllmEngine(OpenAIEngine):
             return msg
         return self.servers.dead() if self.servers is not None else None
 
+    def _logs_steps(self, backend: str) -> bool:
+        return backend == "slos" or self.record_steps
+
+    def _flush_step_files(self) -> float:
+        """Wait for the replicas' logs of the probe just run (once a probe): its end."""
+        if self._flushed != self._probes:
+            time.sleep(FLUSH_WAIT_S)        # the schedulers flush when they go idle
+            if self.servers is not None:
+                self.servers.sync_files()   # replicas on other nodes: copy theirs here
+            self._flushed, self._flushed_at = self._probes, time.monotonic()
+        return self._flushed_at
+
+    def _engine_stall_s(self, backend: str) -> float:
+        if not self._logs_steps(backend):
+            return 0.0
+        ended = self._flush_step_files()
+        return longest_host_stall(self.steps_dir(backend), self._probe_started, ended)
+
     def _step_overheads(self, backend: str,
                         outcomes: list[CallOutcome]) -> tuple[list[float], list[float]]:
-        if not (backend == "slos" or self.record_steps):
+        if not self._logs_steps(backend):
             return [], []
-        time.sleep(FLUSH_WAIT_S)            # the schedulers flush when they go idle
-        if self.servers is not None:
-            self.servers.sync_files()       # replicas on other nodes: copy theirs here
-        folder, ended = self.steps_dir(backend), time.monotonic()
+        folder, ended = self.steps_dir(backend), self._flush_step_files()
         steps, replans = read_overheads(folder, self._probe_started, ended)
         if backend == "slos":
             _fill_reasons(outcomes, read_verdicts(folder, self._probe_started, ended))

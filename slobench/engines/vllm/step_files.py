@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from slobench.engines.vllm.plugin.steplog import STEP_COLUMNS
+from slobench.perf.feedback import MAX_INFLATION
 from slobench.perf.plan_timeline import PlanState, PlanTimeline
+from slobench.perf.stalls import is_host_stall
+from slobench.perf.step_profile import design_matrix, solve_nonnegative, usable_steps
+
+MIN_FIT_STEPS = 8           # fewer steps in a probe: no cost fitted, no stall found
 
 
 def read_steps(folder: Path, start: float = float("-inf"),
@@ -47,6 +52,29 @@ def read_overheads(folder: Path, start: float, end: float) -> tuple[list[float],
     replanned = steps["replanned"] == 1
     return (steps.loc[~replanned, "sched_wall_s"].tolist(),
             steps.loc[replanned, "sched_wall_s"].tolist())
+
+
+def longest_host_stall(folder: Path, start: float, end: float) -> float:
+    """How far the worst host stall among the replicas' steps in [start, end] ran past
+    its cost (seconds; 0: none), the cost fitted on those same steps (a profile with
+    attention pairs: a calibration's model, which has none, takes stock vLLM's long
+    prompts' later 2,048-token chunks for stalls). The rule is the online step model's
+    (`perf.stalls`), the same for every backend's replicas."""
+    steps = read_steps(folder, start, end)
+    if len(steps) >= MIN_FIT_STEPS:             # (an empty frame's columns are untyped)
+        steps = usable_steps(steps)
+    if len(steps) < MIN_FIT_STEPS:
+        return 0.0
+    prefill, context = steps["prefill_tokens"].to_numpy(), steps["context_tokens"].to_numpy()
+    pairs = (steps["prefill_pairs"].fillna(steps["prefill_tokens"] * steps["context_tokens"])
+             .to_numpy() if "prefill_pairs" in steps else prefill * context)
+    x = design_matrix(prefill, steps["decode_tokens"].to_numpy(), context,
+                      steps.get("draft_steps", pd.Series(0, index=steps.index)).to_numpy(),
+                      pairs)
+    measured = steps["step_s"].to_numpy(dtype=float)
+    cost = np.maximum(x @ solve_nonnegative(x, measured), 1e-6)
+    stalled = is_host_stall(measured, cost, MAX_INFLATION)
+    return float((measured - cost)[stalled].max()) if stalled.any() else 0.0
 
 
 def read_verdicts(folder: Path, start: float, end: float) -> dict[str, str]:
