@@ -148,3 +148,15 @@ def test_a_call_past_its_own_deadline_by_less_than_the_margin_is_admitted(
     if admitted:
         assert call.sched_state["admitted_by"] == "own_deadline"
         assert call.ttft_deadline_s == pytest.approx(0.018)    # planned on its own
+
+
+def test_the_margin_is_for_a_first_token_in_the_next_step_not_a_run_of_them() -> None:
+    # 120 tokens beside a decode: more than one 90-ms step's prefill, its first token at
+    # the end of the second step; past its own deadline (110 ms), within the last-chance
+    # one (200 ms), which is for a first token in the next step only: rejected.
+    policy = _policy(True, cut=True)
+    _decoding(policy, 1)
+    call = _call(2, 120, guarded_s=0.05, own_s=0.11)
+    call.sched_state["last_chance_deadline_s"] = 0.2
+    policy.add_request(call, 0.0, last_try=True)
+    assert policy.schedule(0.0).rejected == [call]
