@@ -139,6 +139,20 @@ def usable_steps(steps: pd.DataFrame) -> pd.DataFrame:
     return steps[(tokens > 0) & (steps["step_s"] > 0) & np.isfinite(steps["step_s"])]
 
 
+def logged_design_matrix(steps: pd.DataFrame) -> np.ndarray:
+    """`design_matrix` of steps an engine logged (a step without its attention pairs
+    logged counts their upper bound)."""
+    import pandas as pd
+
+    prefill, context = steps["prefill_tokens"], steps["context_tokens"]
+    pairs = (steps["prefill_pairs"].fillna(prefill * context).to_numpy()
+             if "prefill_pairs" in steps else None)
+    return design_matrix(prefill.to_numpy(), steps["decode_tokens"].to_numpy(),
+                         context.to_numpy(),
+                         steps.get("draft_steps", pd.Series(0, index=steps.index)).to_numpy(),
+                         pairs)
+
+
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     ss_res = float(((y - pred) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
@@ -148,15 +162,11 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 def fit_step_profile(steps: pd.DataFrame, meta: dict[str, Any] | None = None,
                      holdout: float = 0.25, seed: int = 0) -> tuple[StepProfile, FitReport]:
     """Fit on a random (1 - holdout) share of the steps, judge on the rest."""
-    import pandas as pd
 
     data = usable_steps(steps)
     if len(data) < 8:
         raise ValueError(f"{len(data)} usable steps: too few to fit a profile (need 8)")
-    pairs = data["prefill_pairs"].to_numpy() if "prefill_pairs" in data else None
-    x = design_matrix(data["prefill_tokens"].to_numpy(), data["decode_tokens"].to_numpy(),
-                      data["context_tokens"].to_numpy(),
-                      data.get("draft_steps", pd.Series(0, index=data.index)).to_numpy(), pairs)
+    x = logged_design_matrix(data)
     y = data["step_s"].to_numpy(dtype=float)
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = max(2, round(len(y) * holdout))

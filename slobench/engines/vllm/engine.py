@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from slobench.core.errors import EngineError, input_error
 from slobench.core.outcome import CallOutcome, Status
 from slobench.engines.http.engine import OpenAIEngine
@@ -43,8 +45,9 @@ from slobench.engines.vllm.router.process import RouterProcess
 from slobench.engines.vllm.step_files import (
     longest_host_stall,
     read_engine_info,
-    read_overheads,
+    read_steps,
     read_verdicts,
+    step_overheads,
 )
 from slobench.engines.vllm.tiny_model import ensure_tiny_model, make_prompt
 from slobench.sched.slos.policy import SlosConfig
@@ -74,7 +77,8 @@ class VllmEngine(OpenAIEngine):
         self.slos_config: SlosConfig | None = None
         self.record_steps = record_steps
         self.router_host, self.router_port = "127.0.0.1", None   # `slobench serve` sets them
-        self._flushed, self._flushed_at = -1, 0.0      # the probe whose logs were waited for
+        # ((probe number, backend), its steps, its end): `_probe_steps`, read once a probe
+        self._probe_read: tuple[tuple[int, str], pd.DataFrame, float] | None = None
         self.tiny = model == "tiny"
         python = find_vllm_python(vllm_python)
         if python is None:
@@ -191,30 +195,32 @@ class VllmEngine(OpenAIEngine):
     def _logs_steps(self, backend: str) -> bool:
         return backend == "slos" or self.record_steps
 
-    def _flush_step_files(self) -> float:
-        """Wait for the replicas' logs of the probe just run (once a probe): its end."""
-        if self._flushed != self._probes:
+    def _probe_steps(self, backend: str) -> tuple[pd.DataFrame, float]:
+        """The steps the replicas logged in the probe just run, and its end; read once a
+        probe, after waiting for the logs."""
+        if self._probe_read is None or self._probe_read[0] != (self._probes, backend):
             time.sleep(FLUSH_WAIT_S)        # the schedulers flush when they go idle
             if self.servers is not None:
                 self.servers.sync_files()   # replicas on other nodes: copy theirs here
-            self._flushed, self._flushed_at = self._probes, time.monotonic()
-        return self._flushed_at
+            ended = time.monotonic()
+            steps = read_steps(self.steps_dir(backend), self._probe_started, ended)
+            self._probe_read = ((self._probes, backend), steps, ended)
+        return self._probe_read[1], self._probe_read[2]
 
     def _engine_stall_s(self, backend: str) -> float:
         if not self._logs_steps(backend):
             return 0.0
-        ended = self._flush_step_files()
-        return longest_host_stall(self.steps_dir(backend), self._probe_started, ended)
+        return longest_host_stall(self._probe_steps(backend)[0])
 
     def _step_overheads(self, backend: str,
                         outcomes: list[CallOutcome]) -> tuple[list[float], list[float]]:
         if not self._logs_steps(backend):
             return [], []
-        folder, ended = self.steps_dir(backend), self._flush_step_files()
-        steps, replans = read_overheads(folder, self._probe_started, ended)
+        steps, ended = self._probe_steps(backend)
         if backend == "slos":
-            _fill_reasons(outcomes, read_verdicts(folder, self._probe_started, ended))
-        return steps, replans
+            _fill_reasons(outcomes, read_verdicts(self.steps_dir(backend),
+                                                  self._probe_started, ended))
+        return step_overheads(steps)
 
     def _server_pids(self) -> list[int]:
         return [s.proc.pid for s in self.servers.servers] if self.servers else []

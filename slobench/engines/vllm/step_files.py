@@ -19,7 +19,7 @@ from slobench.engines.vllm.plugin.steplog import STEP_COLUMNS
 from slobench.perf.feedback import MAX_INFLATION
 from slobench.perf.plan_timeline import PlanState, PlanTimeline
 from slobench.perf.stalls import is_host_stall
-from slobench.perf.step_profile import design_matrix, solve_nonnegative, usable_steps
+from slobench.perf.step_profile import logged_design_matrix, solve_nonnegative, usable_steps
 
 MIN_FIT_STEPS = 8           # fewer steps in a probe: no cost fitted, no stall found
 
@@ -48,30 +48,26 @@ def read_steps(folder: Path, start: float = float("-inf"),
 def read_overheads(folder: Path, start: float, end: float) -> tuple[list[float], list[float]]:
     """Wall seconds of the schedulers' schedule() calls in [start, end]: (calls without a
     re-plan, calls with one)."""
-    steps = read_steps(folder, start, end)
+    return step_overheads(read_steps(folder, start, end))
+
+
+def step_overheads(steps: pd.DataFrame) -> tuple[list[float], list[float]]:
+    """`read_overheads` of steps already read."""
     replanned = steps["replanned"] == 1
     return (steps.loc[~replanned, "sched_wall_s"].tolist(),
             steps.loc[replanned, "sched_wall_s"].tolist())
 
 
-def longest_host_stall(folder: Path, start: float, end: float) -> float:
-    """How far the worst host stall among the replicas' steps in [start, end] ran past
-    its cost (seconds; 0: none), the cost fitted on those same steps (a profile with
-    attention pairs: a calibration's model, which has none, takes stock vLLM's long
-    prompts' later 2,048-token chunks for stalls). The rule is the online step model's
-    (`perf.stalls`), the same for every backend's replicas."""
-    steps = read_steps(folder, start, end)
-    if len(steps) >= MIN_FIT_STEPS:             # (an empty frame's columns are untyped)
-        steps = usable_steps(steps)
+def longest_host_stall(steps: pd.DataFrame) -> float:
+    """How far the worst host stall among these steps (`read_steps`) ran past its cost
+    (seconds; 0: none), the cost fitted on those same steps (a profile with attention
+    pairs: a calibration's model, which has none, takes stock vLLM's long prompts' later
+    2,048-token chunks for stalls). The rule is the online step model's (`perf.stalls`),
+    the same for every backend's replicas."""
+    steps = usable_steps(steps) if len(steps) else steps    # (an empty frame is untyped)
     if len(steps) < MIN_FIT_STEPS:
         return 0.0
-    prefill, context = steps["prefill_tokens"].to_numpy(), steps["context_tokens"].to_numpy()
-    pairs = (steps["prefill_pairs"].fillna(steps["prefill_tokens"] * steps["context_tokens"])
-             .to_numpy() if "prefill_pairs" in steps else prefill * context)
-    x = design_matrix(prefill, steps["decode_tokens"].to_numpy(), context,
-                      steps.get("draft_steps", pd.Series(0, index=steps.index)).to_numpy(),
-                      pairs)
-    measured = steps["step_s"].to_numpy(dtype=float)
+    x, measured = logged_design_matrix(steps), steps["step_s"].to_numpy(dtype=float)
     cost = np.maximum(x @ solve_nonnegative(x, measured), 1e-6)
     stalled = is_host_stall(measured, cost, MAX_INFLATION)
     return float((measured - cost)[stalled].max()) if stalled.any() else 0.0

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from slobench.engines.vllm.plugin.steplog import STEP_COLUMNS
-from slobench.engines.vllm.step_files import longest_host_stall
+from slobench.engines.vllm.step_files import longest_host_stall as _longest
+from slobench.engines.vllm.step_files import read_steps
+
+
+def longest_host_stall(folder: Path, start: float, end: float) -> float:
+    return _longest(read_steps(folder, start, end))
 
 
 def _cost(prefill: int, decode: int, pairs: int) -> float:
